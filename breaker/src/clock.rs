@@ -18,7 +18,7 @@ impl Clock {
     pub(crate) fn new() -> Self {
         let base_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| duration_ms(d));
+            .map_or(0, duration_ms);
         Clock {
             base: Instant::now(),
             base_unix_ms,
