@@ -61,6 +61,9 @@
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod breaker;
 mod clock;
 mod config;
@@ -77,6 +80,7 @@ pub use permit::Permit;
 pub use registry::{registry, Registry};
 pub use state::State;
 
+pub use plexspaces_circuit_breaker_macros::circuit_breaker;
 pub use plexspaces_proto;
 pub use plexspaces_proto::circuitbreaker::prv::{
     CircuitBreakerConfig, CircuitBreakerSnapshot, CircuitState, FailureStrategy,

@@ -1,0 +1,292 @@
+//! The attribute's arguments: a model that keeps every value with its span, and its parser.
+
+use syn::meta::ParseNestedMeta;
+use syn::{Expr, ExprLit, Lit, LitInt, LitStr, Path};
+
+/// Every key the attribute accepts, in the order the error message lists them.
+pub(crate) const KEYS: &[&str] = &[
+    "name",
+    "threshold",
+    "failure_threshold",
+    "success_threshold",
+    "timeout_secs",
+    "half_open_max_calls",
+    "call_timeout_ms",
+    "failure_strategy",
+    "config",
+    "fallback",
+    "is_failure",
+    "crate",
+];
+
+/// A number field of `CircuitBreakerConfig`, with its allowed range (the runtime's limits).
+#[derive(Clone, Copy)]
+pub(crate) struct NumberField {
+    /// The key in the attribute.
+    pub(crate) key: &'static str,
+    /// The field of `CircuitBreakerConfig` it sets.
+    pub(crate) field: &'static str,
+    pub(crate) min: u64,
+    pub(crate) max: u64,
+    /// `true` for a `u64` field, `false` for a `u32` one.
+    pub(crate) wide: bool,
+}
+
+pub(crate) const NUMBER_FIELDS: &[NumberField] = &[
+    NumberField {
+        key: "threshold",
+        field: "failure_threshold",
+        min: 1,
+        max: 1_000_000,
+        wide: false,
+    },
+    NumberField {
+        key: "failure_threshold",
+        field: "failure_threshold",
+        min: 1,
+        max: 1_000_000,
+        wide: false,
+    },
+    NumberField {
+        key: "success_threshold",
+        field: "success_threshold",
+        min: 1,
+        max: 10_000,
+        wide: false,
+    },
+    NumberField {
+        key: "timeout_secs",
+        field: "timeout_secs",
+        min: 1,
+        max: 2_592_000,
+        wide: false,
+    },
+    NumberField {
+        key: "half_open_max_calls",
+        field: "half_open_max_calls",
+        min: 1,
+        max: 10_000,
+        wide: false,
+    },
+    NumberField {
+        key: "call_timeout_ms",
+        field: "call_timeout_ms",
+        min: 1,
+        max: 86_400_000,
+        wide: true,
+    },
+];
+
+/// The parsed arguments of one `#[circuit_breaker(...)]`.
+#[derive(Default)]
+pub(crate) struct Args {
+    pub(crate) name: Option<LitStr>,
+    /// `(field, value)` pairs, each field at most once.
+    pub(crate) numbers: Vec<(NumberField, LitInt)>,
+    /// The strategy's enum variant (`FailureStrategyConsecutive`).
+    pub(crate) failure_strategy: Option<(LitStr, &'static str)>,
+    pub(crate) config: Option<Path>,
+    pub(crate) fallback: Option<Path>,
+    pub(crate) is_failure: Option<Path>,
+    pub(crate) krate: Option<Path>,
+    /// Keys seen so far, to reject duplicates.
+    seen: Vec<String>,
+}
+
+/// Strategies by the name the attribute takes, and the variant they stand for.
+const STRATEGIES: &[(&str, &str)] = &[("consecutive", "FailureStrategyConsecutive")];
+
+impl Args {
+    /// Parses one `key = value` of the attribute.
+    pub(crate) fn parse_meta(&mut self, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
+        let key = match meta.path.get_ident() {
+            Some(ident) => ident.to_string(),
+            None => {
+                return Err(syn::Error::new_spanned(
+                    &meta.path,
+                    format!("expected one of {}", list(KEYS)),
+                ))
+            }
+        };
+        if !KEYS.contains(&key.as_str()) {
+            let mut msg = format!("unknown argument `{key}`");
+            if let Some(near) = nearest(&key) {
+                msg.push_str(&format!("; did you mean `{near}`?"));
+            }
+            msg.push_str(&format!(" The arguments are {}", list(KEYS)));
+            return Err(meta.error(msg));
+        }
+        if self.seen.contains(&key) {
+            return Err(meta.error(format!("duplicate argument `{key}`")));
+        }
+        let same_field = |a: &str, b: &str| {
+            (a == "threshold" && b == "failure_threshold")
+                || (a == "failure_threshold" && b == "threshold")
+        };
+        if let Some(other) = self.seen.iter().find(|s| same_field(s, &key)) {
+            return Err(meta.error(format!(
+                "`{key}` and `{other}` set the same field, `failure_threshold`: give only one"
+            )));
+        }
+        self.seen.push(key.clone());
+        let value: Expr = meta.value()?.parse()?;
+        match key.as_str() {
+            "name" => {
+                let lit = lit_str(&value, &key)?;
+                if lit.value().is_empty() {
+                    return Err(syn::Error::new_spanned(lit, "`name` must not be empty"));
+                }
+                if lit.value().len() > 256 || lit.value().chars().any(char::is_control) {
+                    return Err(syn::Error::new_spanned(
+                        lit,
+                        "`name` must be 1 to 256 bytes, with no control characters",
+                    ));
+                }
+                self.name = Some(lit);
+            }
+            "failure_strategy" => {
+                let lit = lit_str(&value, &key)?;
+                let chosen = lit.value();
+                match STRATEGIES.iter().find(|(name, _)| *name == chosen) {
+                    Some((_, variant)) => self.failure_strategy = Some((lit, variant)),
+                    None => {
+                        let names: Vec<&str> = STRATEGIES.iter().map(|(n, _)| *n).collect();
+                        return Err(syn::Error::new_spanned(
+                            lit,
+                            format!(
+                                "unknown failure strategy {chosen:?}; supported: {}",
+                                list(&names)
+                            ),
+                        ));
+                    }
+                }
+            }
+            "config" => self.config = Some(path(&value, &key)?),
+            "fallback" => self.fallback = Some(path(&value, &key)?),
+            "is_failure" => self.is_failure = Some(path(&value, &key)?),
+            "crate" => {
+                let lit = lit_str(&value, &key)?;
+                self.krate = Some(lit.parse::<Path>().map_err(|_| {
+                    syn::Error::new_spanned(
+                        &lit,
+                        "`crate` must be a path, as in `crate = \"my_crate::cb\"`",
+                    )
+                })?);
+            }
+            _ => {
+                let field = NUMBER_FIELDS
+                    .iter()
+                    .find(|f| f.key == key)
+                    .copied()
+                    .expect("every number key is in NUMBER_FIELDS");
+                let lit = lit_int(&value, &key)?;
+                check_range(&lit, field)?;
+                self.numbers.push((field, lit));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_range(lit: &LitInt, field: NumberField) -> syn::Result<()> {
+    let in_range = lit
+        .base10_parse::<u64>()
+        .ok()
+        .filter(|v| (field.min..=field.max).contains(v));
+    match in_range {
+        Some(_) => Ok(()),
+        None => Err(syn::Error::new_spanned(
+            lit,
+            format!(
+                "`{}` must be between {} and {}{}",
+                field.key,
+                field.min,
+                field.max,
+                if lit.base10_digits() == "0" {
+                    "; leave it out for the default"
+                } else {
+                    ""
+                }
+            ),
+        )),
+    }
+}
+
+fn lit_str(value: &Expr, key: &str) -> syn::Result<LitStr> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(s.clone()),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!("`{key}` takes a string literal, as in `{key} = \"...\"`"),
+        )),
+    }
+}
+
+fn lit_int(value: &Expr, key: &str) -> syn::Result<LitInt> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(i), ..
+        }) if i.suffix().is_empty() => Ok(i.clone()),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!("`{key}` takes an integer literal without a suffix, as in `{key} = 5`"),
+        )),
+    }
+}
+
+fn path(value: &Expr, key: &str) -> syn::Result<Path> {
+    match value {
+        Expr::Path(p) if p.qself.is_none() => Ok(p.path.clone()),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!("`{key}` takes a path to a function, as in `{key} = my_module::my_fn`"),
+        )),
+    }
+}
+
+fn list(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The valid key closest to `key`, if it is close enough to be a typo.
+fn nearest(key: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_find_the_nearest_key() {
+        assert_eq!(nearest("treshold"), Some("threshold"));
+        assert_eq!(nearest("timeout_sec"), Some("timeout_secs"));
+        assert_eq!(nearest("fallbak"), Some("fallback"));
+        assert_eq!(nearest("colour"), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}
