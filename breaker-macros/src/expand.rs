@@ -104,10 +104,9 @@ fn expand(args: &Args, mut func: ItemFn) -> syn::Result<TokenStream> {
         return Err(syn::Error::new(
             output_span,
             format!(
-                "`#[circuit_breaker]` needs a function that returns a `Result` (spelled \
-                 `Result<..>`, `io::Result<..>`, `anyhow::Result<..>`, ...) so that it can \
-                 return the breaker's rejection as an error, but this one returns `{}`; \
-                 return a `Result`, or give the attribute a `fallback = path` to call instead",
+                "`#[circuit_breaker]` returns a rejected call as an `Err`, but this function \
+                 returns `{}`: return a `Result` (a type spelled `Result<..>` or \
+                 `some::path::Result<..>`), or add `fallback = path` to call instead",
                 output.to_token_stream()
             ),
         ));
@@ -139,7 +138,12 @@ fn expand(args: &Args, mut func: ItemFn) -> syn::Result<TokenStream> {
                 #call
             })
         }
-        _ => quote_spanned!(output_span=> #krate::__private::refused(__cb_refused)),
+        // Spanned at the return type, so that a missing `From<CircuitBreakerError>` is
+        // reported there.
+        _ => respan(
+            quote!(#krate::__private::refused(__cb_refused)),
+            output_span,
+        ),
     };
     let run = |body: TokenStream| -> TokenStream {
         let helper = match (awaits, fallible) {
@@ -340,6 +344,24 @@ fn is_result(ty: &Type) -> bool {
         }
         _ => false,
     }
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(group) = &tree {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = proc_macro2::TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }
 
 fn contains_impl_trait(ty: &Type) -> bool {

@@ -80,6 +80,143 @@ pub use permit::Permit;
 pub use registry::{registry, Registry};
 pub use state::State;
 
+/// Runs every call of the annotated function through a named circuit breaker.
+///
+/// ```
+/// use plexspaces_circuit_breaker::{circuit_breaker, CircuitBreakerError};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum PaymentError {
+///     #[error("payment service unavailable: {0}")]
+///     Breaker(#[from] CircuitBreakerError),
+///     #[error("declined")]
+///     Declined,
+/// }
+///
+/// # struct Client;
+/// # impl Client { async fn charge(&self, amount: u64) -> Result<u64, PaymentError> {
+/// #     if amount > 100 { Err(PaymentError::Declined) } else { Ok(amount) } } }
+/// #[circuit_breaker(name = "payment-service", threshold = 5)]
+/// async fn charge(client: &Client, amount: u64) -> Result<u64, PaymentError> {
+///     client.charge(amount).await
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let client = Client;
+/// for _ in 0..5 {
+///     assert!(matches!(charge(&client, 500).await, Err(PaymentError::Declined)));
+/// }
+/// // Five consecutive failures: the circuit is open and the body no longer runs.
+/// assert!(matches!(
+///     charge(&client, 5).await,
+///     Err(PaymentError::Breaker(CircuitBreakerError::CircuitOpen))
+/// ));
+/// # }
+/// ```
+///
+/// # What the expansion does
+/// - The function keeps its signature, visibility, attributes and doc comments; its body runs
+///   through [`CircuitBreaker::execute`] (or [`CircuitBreaker::call`] for a function that is
+///   not `async`).
+/// - The breaker is held in a lazily initialised `static` inside the function, fetched from
+///   [`registry()`] by name on the first call only. Every function that names the same breaker
+///   shares it, and a config set with [`Registry::configure`] at start-up beats the
+///   attribute's values (an operator's config beats a code default).
+/// - The body's `Ok` counts as a success and its `Err` as a failure, and both are returned
+///   unchanged. When the breaker rejects the call or `call_timeout_ms` fires, the function
+///   returns `Err(From::from(CircuitBreakerError::CircuitOpen))` (or `::Timeout`): the error
+///   type must implement `From<CircuitBreakerError>` (`anyhow::Error`,
+///   `Box<dyn Error + Send + Sync>` and a thiserror `#[from]` variant all do), unless a
+///   `fallback` is given.
+/// - A panic in the body counts as a failure and continues to the caller; a call whose future
+///   is dropped counts as neither success nor failure.
+///
+/// # Arguments
+/// All optional; literal values are checked at compile time against the ranges of
+/// [`CircuitBreakerConfig`].
+///
+/// | argument | meaning |
+/// | --- | --- |
+/// | `name = "..."` | the breaker's name; default: the function's module path and name (`my_crate::payments::charge`) |
+/// | `threshold = N` (or `failure_threshold = N`) | consecutive failures that open the circuit (1 to 1,000,000; default 5) |
+/// | `success_threshold = N` | successful trials that close it (1 to 10,000; default 1) |
+/// | `timeout_secs = N` | seconds the circuit stays open (1 to 2,592,000; default 60) |
+/// | `half_open_max_calls = N` | trials in flight at once (1 to 10,000; default `success_threshold`) |
+/// | `call_timeout_ms = N` | deadline of one call, a failure when exceeded (1 to 86,400,000; default none) |
+/// | `failure_strategy = "consecutive"` | the failure strategy |
+/// | `config = path` | a `fn() -> CircuitBreakerConfig` as the base, for what attributes cannot say; the attribute's own keys win over it, and its `name` is used when the attribute has none |
+/// | `fallback = path` | called with the same arguments when the breaker rejects or times out the call; returns the function's type (`async` for an `async fn`). Methods use `fallback = Self::other`. With a fallback the return type need not be a `Result` |
+/// | `is_failure = path` | a `fn(&E) -> bool`: errors for which it returns `false` are returned unchanged without counting against the service |
+/// | `crate = "path"` | where the runtime crate is, for crates that rename or re-export it |
+///
+/// ```
+/// use plexspaces_circuit_breaker::{circuit_breaker, registry, CircuitBreakerConfig, State};
+///
+/// #[derive(Debug)]
+/// enum ApiError { NotFound, Unavailable, Breaker(plexspaces_circuit_breaker::CircuitBreakerError) }
+/// impl From<plexspaces_circuit_breaker::CircuitBreakerError> for ApiError {
+///     fn from(e: plexspaces_circuit_breaker::CircuitBreakerError) -> Self { ApiError::Breaker(e) }
+/// }
+///
+/// fn base() -> CircuitBreakerConfig {
+///     CircuitBreakerConfig { success_threshold: 2, ..Default::default() }
+/// }
+///
+/// fn is_failure(e: &ApiError) -> bool {
+///     !matches!(e, ApiError::NotFound) // a 404 says nothing about the service's health
+/// }
+///
+/// struct Users;
+///
+/// impl Users {
+///     async fn cached(&self, id: u32) -> Result<String, ApiError> {
+///         Ok(format!("user {id} (cached)"))
+///     }
+///
+///     #[circuit_breaker(
+///         name = "users",
+///         config = base,
+///         threshold = 2,
+///         timeout_secs = 30,
+///         call_timeout_ms = 500,
+///         is_failure = is_failure,
+///         fallback = Self::cached,
+///     )]
+///     async fn get(&self, id: u32) -> Result<String, ApiError> {
+///         match id {
+///             0 => Err(ApiError::NotFound),
+///             1 => Err(ApiError::Unavailable),
+///             _ => Ok(format!("user {id}")),
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let users = Users;
+/// assert!(matches!(users.get(0).await, Err(ApiError::NotFound))); // ignored
+/// assert!(matches!(users.get(1).await, Err(ApiError::Unavailable)));
+/// assert!(matches!(users.get(1).await, Err(ApiError::Unavailable)));
+/// assert_eq!(registry().get("users").unwrap().state(), State::Open);
+/// assert_eq!(users.get(7).await.unwrap(), "user 7 (cached)"); // the fallback answers
+/// assert_eq!(registry().get("users").unwrap().config().success_threshold, 2);
+/// # }
+/// ```
+///
+/// # Supported functions
+/// Free functions and methods (`&self`, `&mut self`, `self`), generic functions with
+/// lifetimes and `where` clauses, methods of generic types, `impl Trait` arguments, bodies
+/// using `?` and early `return`, methods inside an `#[async_trait]` impl, stacking with
+/// `#[tracing::instrument]` in either order, and non-`async` functions returning `Result`.
+///
+/// With a `fallback`, the arguments are passed on after the body gave up, so the body must
+/// not consume them (borrow them, or clone what it keeps); the compiler says so if it does.
+///
+/// # Panics
+/// On the first call only, if the breaker does not exist yet and a `config = path` function
+/// returns a config that [`CircuitBreaker::try_new`] rejects (literal arguments are checked
+/// at compile time).
 pub use plexspaces_circuit_breaker_macros::circuit_breaker;
 pub use plexspaces_proto;
 pub use plexspaces_proto::circuitbreaker::prv::{
