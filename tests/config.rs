@@ -54,13 +54,85 @@ fn every_invalid_field_is_named_with_its_value_and_range() {
             CircuitBreakerConfig { failure_strategy: 9, ..config("v") },
             "failure_strategy",
             "9",
-            "invalid circuit breaker config `v`: failure_strategy = 9 is invalid (expected 0 (FAILURE_STRATEGY_UNSPECIFIED) or 1 (FAILURE_STRATEGY_CONSECUTIVE))",
+            "invalid circuit breaker config `v`: failure_strategy = 9 is invalid (expected 0 (FAILURE_STRATEGY_UNSPECIFIED), 1 (FAILURE_STRATEGY_CONSECUTIVE), 2 (FAILURE_STRATEGY_COUNT_WINDOW) or 3 (FAILURE_STRATEGY_TIME_WINDOW))",
         ),
         (
-            CircuitBreakerConfig { failure_strategy: 2, ..config("v") },
-            "failure_strategy",
-            "2 (FAILURE_STRATEGY_COUNT_WINDOW)",
+            CircuitBreakerConfig { window_size: 10, ..config("v") },
+            "window_size",
+            "10",
+            "invalid circuit breaker config `v`: window_size = 10 is invalid (expected 0: the consecutive strategy does not use it)",
+        ),
+        (
+            CircuitBreakerConfig { failure_strategy: 2, failure_threshold: 3, ..config("v") },
+            "failure_threshold",
+            "3",
+            "invalid circuit breaker config `v`: failure_threshold = 3 is invalid (expected 0: the count-window strategy does not use it)",
+        ),
+        (
+            CircuitBreakerConfig { failure_strategy: 2, window_size: 1001, ..config("v") },
+            "window_size",
+            "1001",
+            "invalid circuit breaker config `v`: window_size = 1001 is invalid (expected 1 to 1000, or 0 for the default 100)",
+        ),
+        (
+            CircuitBreakerConfig { failure_strategy: 2, window_size: 20, minimum_calls: 21, ..config("v") },
+            "minimum_calls",
+            "21",
+            "invalid circuit breaker config `v`: minimum_calls = 21 is invalid (expected 1 to the window_size 20, or 0 for the default 20)",
+        ),
+        (
+            CircuitBreakerConfig { failure_strategy: 3, window_secs: 3601, ..config("v") },
+            "window_secs",
+            "3601",
+            "invalid circuit breaker config `v`: window_secs = 3601 is invalid (expected 1 to 3600, or 0 for the default 60)",
+        ),
+        (
+            CircuitBreakerConfig { failure_strategy: 3, failure_rate_threshold: 101, ..config("v") },
+            "failure_rate_threshold",
+            "101",
+            "invalid circuit breaker config `v`: failure_rate_threshold = 101 is invalid (expected 1 to 100, or 0 for the default 50)",
+        ),
+        (
+            CircuitBreakerConfig { failure_strategy: 3, slow_call_rate_threshold: 101, ..config("v") },
+            "slow_call_rate_threshold",
+            "101",
             "",
+        ),
+        (
+            CircuitBreakerConfig { slow_call_duration_ms: 100, ..config("v") },
+            "slow_call_duration_ms",
+            "100",
+            "invalid circuit breaker config `v`: slow_call_duration_ms = 100 is invalid (expected 0: the consecutive strategy does not use it)",
+        ),
+        (
+            CircuitBreakerConfig { backoff_multiplier: 0.5, ..config("v") },
+            "backoff_multiplier",
+            "0.5",
+            "invalid circuit breaker config `v`: backoff_multiplier = 0.5 is invalid (expected 1.0 to 10.0, or 0 for the default 1.0 (no backoff))",
+        ),
+        (
+            CircuitBreakerConfig { backoff_multiplier: f64::NAN, ..config("v") },
+            "backoff_multiplier",
+            "NaN",
+            "",
+        ),
+        (
+            CircuitBreakerConfig { timeout_secs: 10, max_timeout_secs: 9, ..config("v") },
+            "max_timeout_secs",
+            "9",
+            "invalid circuit breaker config `v`: max_timeout_secs = 9 is invalid (expected the timeout_secs 10 to 2592000, or 0 for the default 100)",
+        ),
+        (
+            CircuitBreakerConfig { jitter_percent: 51, ..config("v") },
+            "jitter_percent",
+            "51",
+            "invalid circuit breaker config `v`: jitter_percent = 51 is invalid (expected 0 to 50)",
+        ),
+        (
+            CircuitBreakerConfig { half_open_max_wait_ms: 86_400_001, ..config("v") },
+            "half_open_max_wait_ms",
+            "86400001",
+            "invalid circuit breaker config `v`: half_open_max_wait_ms = 86400001 is invalid (expected 0 (no limit) to 86400000 (24 hours))",
         ),
         (
             CircuitBreakerConfig { failure_threshold: 1_000_001, ..config("v") },
@@ -78,7 +150,7 @@ fn every_invalid_field_is_named_with_its_value_and_range() {
             CircuitBreakerConfig { half_open_max_calls: 10_001, ..config("v") },
             "half_open_max_calls",
             "10001",
-            "invalid circuit breaker config `v`: half_open_max_calls = 10001 is invalid (expected 1 to 10000, or 0 for the success_threshold)",
+            "invalid circuit breaker config `v`: half_open_max_calls = 10001 is invalid (expected 1 to 10000, or 0 for the default 1)",
         ),
         (
             CircuitBreakerConfig { timeout_secs: 2_592_001, ..config("v") },
@@ -104,6 +176,31 @@ fn every_invalid_field_is_named_with_its_value_and_range() {
         }
         assert!(e.to_string().contains(e.allowed()));
     }
+}
+
+#[test]
+fn a_resolved_config_validates_again_unchanged() {
+    for strategy in 0..=3 {
+        let c = CircuitBreaker::new(CircuitBreakerConfig {
+            failure_strategy: strategy,
+            ..config("v-round-trip")
+        })
+        .config();
+        let again = CircuitBreaker::new(c.clone()).config();
+        assert_eq!(again, c, "strategy {strategy}");
+    }
+    let count = CircuitBreaker::new(CircuitBreakerConfig {
+        failure_strategy: FailureStrategy::FailureStrategyCountWindow as i32,
+        window_size: 30,
+        ..config("v-window-defaults")
+    })
+    .config();
+    assert_eq!(
+        (count.minimum_calls, count.failure_rate_threshold, count.slow_call_rate_threshold, count.half_open_max_calls),
+        (30, 50, 100, 10)
+    );
+    assert_eq!((count.failure_threshold, count.success_threshold, count.window_secs), (0, 0, 0));
+    assert_eq!((count.backoff_multiplier, count.max_timeout_secs), (1.0, 600));
 }
 
 #[test]

@@ -4,11 +4,8 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::{pin, Pin};
-use std::sync::atomic::{
-    AtomicU32, AtomicU64,
-    Ordering::{AcqRel, Acquire, Relaxed, Release},
-};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -16,12 +13,12 @@ use plexspaces_proto::circuitbreaker::prv::{
     CircuitBreakerConfig, CircuitBreakerSnapshot, CircuitState,
 };
 
-use crate::clock::Clock;
-use crate::config::{validate, ConfigError, Settings};
+use crate::config::{validate, ConfigError};
+use crate::core::Inner;
 use crate::error::CircuitBreakerError;
+use crate::events::{Hub, Reason, Subscription};
 use crate::permit::Permit;
 use crate::state::{State, Word};
-use crate::stats::{Counter, Stats};
 
 /// A named circuit breaker.
 ///
@@ -53,312 +50,6 @@ pub struct CircuitBreaker {
     inner: Arc<Inner>,
 }
 
-/// What a permit was issued as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Admission {
-    gen: u32,
-    kind: Kind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// A call in the closed state.
-    Closed,
-    /// A half-open trial call.
-    Trial,
-    /// A call let through by a disabled breaker: nothing is recorded.
-    Passthrough,
-}
-
-impl Admission {
-    pub(crate) fn is_trial(self) -> bool {
-        self.kind == Kind::Trial
-    }
-}
-
-/// How an admitted call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Success,
-    Failure,
-    Timeout,
-    Ignored,
-    Cancelled,
-}
-
-/// Aligns its content to its own cache lines.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Padded<T>(T);
-
-/// The live, reconfigurable numbers of a breaker (see [`Settings`]).
-#[derive(Debug)]
-struct Limits {
-    failure_threshold: AtomicU32,
-    success_threshold: AtomicU32,
-    half_open_max_calls: AtomicU32,
-    open_ms: AtomicU64,
-    call_timeout_ms: AtomicU64,
-}
-
-impl Limits {
-    fn new(s: Settings) -> Self {
-        Limits {
-            failure_threshold: AtomicU32::new(s.failure_threshold),
-            success_threshold: AtomicU32::new(s.success_threshold),
-            half_open_max_calls: AtomicU32::new(s.half_open_max_calls),
-            open_ms: AtomicU64::new(s.open_ms),
-            call_timeout_ms: AtomicU64::new(s.call_timeout_ms),
-        }
-    }
-
-    fn store(&self, s: Settings) {
-        self.failure_threshold.store(s.failure_threshold, Relaxed);
-        self.success_threshold.store(s.success_threshold, Relaxed);
-        self.half_open_max_calls
-            .store(s.half_open_max_calls, Relaxed);
-        self.open_ms.store(s.open_ms, Relaxed);
-        self.call_timeout_ms.store(s.call_timeout_ms, Relaxed);
-    }
-}
-
-/// The open period's end, tagged with the generation it belongs to:
-/// `[generation: low 24 bits][deadline: 40 bits of ms since the breaker's creation]`.
-/// A reader that finds another generation's tag knows the period was just opened and its
-/// deadline is not yet published: it rejects, as the period has certainly not elapsed.
-const DEADLINE_BITS: u32 = 40;
-const DEADLINE_MASK: u64 = (1 << DEADLINE_BITS) - 1;
-const DEADLINE_GEN_MASK: u32 = (1 << 24) - 1;
-
-fn pack_deadline(gen: u32, at_ms: u64) -> u64 {
-    (u64::from(gen & DEADLINE_GEN_MASK) << DEADLINE_BITS) | (at_ms & DEADLINE_MASK)
-}
-
-pub(crate) struct Inner {
-    /// The state word ([`Word`]); read on every call, written only when something changes.
-    word: Padded<AtomicU64>,
-    /// See [`pack_deadline`].
-    open_until: AtomicU64,
-    /// When the current open period began (ms since creation); for snapshots.
-    opened_at: AtomicU64,
-    limits: Limits,
-    /// The config in force, every default resolved.
-    config: Mutex<CircuitBreakerConfig>,
-    name: Box<str>,
-    clock: Clock,
-    stats: Stats,
-}
-
-impl Inner {
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn load(&self) -> Word {
-        Word(self.word.0.load(Acquire))
-    }
-
-    fn cas(&self, current: Word, new: Word) -> Result<(), Word> {
-        self.word
-            .0
-            .compare_exchange_weak(current.0, new.0, AcqRel, Acquire)
-            .map(drop)
-            .map_err(Word)
-    }
-
-    /// Asks to make a call. The closed state's path reads one word and writes nothing.
-    #[inline]
-    fn acquire(&self) -> Result<Admission, CircuitBreakerError> {
-        let w = self.load();
-        if w.is_closed() {
-            return Ok(Admission {
-                gen: w.gen(),
-                kind: Kind::Closed,
-            });
-        }
-        self.acquire_slow(w)
-    }
-
-    #[inline(never)]
-    fn acquire_slow(&self, mut w: Word) -> Result<Admission, CircuitBreakerError> {
-        loop {
-            let admitted = match w.state() {
-                State::Closed => Admission {
-                    gen: w.gen(),
-                    kind: Kind::Closed,
-                },
-                State::Disabled => Admission {
-                    gen: w.gen(),
-                    kind: Kind::Passthrough,
-                },
-                State::ForcedOpen => return self.reject(),
-                State::Open => {
-                    // open -> half-open, lazily: the first call after the period is the trial.
-                    match self.open_deadline(w) {
-                        Some(deadline) if self.clock.now_ms() >= deadline => {}
-                        _ => return self.reject(),
-                    }
-                    let next = Word::half_open(w.next_gen(), 1, 0);
-                    match self.cas(w, next) {
-                        Ok(()) => Admission {
-                            gen: next.gen(),
-                            kind: Kind::Trial,
-                        },
-                        Err(actual) => {
-                            w = actual;
-                            continue;
-                        }
-                    }
-                }
-                State::HalfOpen => {
-                    if w.in_flight() >= self.limits.half_open_max_calls.load(Relaxed) {
-                        return self.reject();
-                    }
-                    match self.cas(w, w.with_payload(w.payload() + 1)) {
-                        Ok(()) => Admission {
-                            gen: w.gen(),
-                            kind: Kind::Trial,
-                        },
-                        Err(actual) => {
-                            w = actual;
-                            continue;
-                        }
-                    }
-                }
-            };
-            return Ok(admitted);
-        }
-    }
-
-    fn reject(&self) -> Result<Admission, CircuitBreakerError> {
-        self.stats.add(Counter::Rejected);
-        Err(CircuitBreakerError::CircuitOpen)
-    }
-
-    /// The end of the open period of `w` (an open word), once published.
-    fn open_deadline(&self, w: Word) -> Option<u64> {
-        let packed = self.open_until.load(Acquire);
-        ((packed >> DEADLINE_BITS) as u32 == w.gen() & DEADLINE_GEN_MASK)
-            .then_some(packed & DEADLINE_MASK)
-    }
-
-    /// Records how an admitted call ended.
-    #[inline]
-    pub(crate) fn record(&self, admission: Admission, outcome: Outcome) {
-        if admission.kind == Kind::Passthrough {
-            return;
-        }
-        match outcome {
-            Outcome::Success => self.stats.add(Counter::Success),
-            Outcome::Failure => self.stats.add(Counter::Failure),
-            Outcome::Timeout => {
-                self.stats.add(Counter::Failure);
-                self.stats.add(Counter::Timeout);
-            }
-            Outcome::Ignored => self.stats.add(Counter::Ignored),
-            Outcome::Cancelled => self.stats.add(Counter::Cancelled),
-        }
-        match (admission.kind, outcome) {
-            (Kind::Closed, Outcome::Success) => {
-                // Read before write: a success that changes nothing stores nothing.
-                let w = self.load();
-                if w.is_closed() && w.gen() == admission.gen && w.payload() != 0 {
-                    self.update(admission.gen, |w| w.is_closed().then(|| w.with_payload(0)));
-                }
-            }
-            (Kind::Closed, Outcome::Failure | Outcome::Timeout) => {
-                let threshold = self.limits.failure_threshold.load(Relaxed);
-                // closed(n) -> closed(n + 1), or -> open at the threshold
-                self.update(admission.gen, |w| {
-                    w.is_closed().then(|| {
-                        let failures = w.payload().saturating_add(1);
-                        if failures >= threshold {
-                            Word::new(State::Open, w.next_gen(), 0)
-                        } else {
-                            w.with_payload(failures)
-                        }
-                    })
-                });
-            }
-            (Kind::Trial, Outcome::Success) => {
-                let threshold = self.limits.success_threshold.load(Relaxed);
-                // half-open(k in flight, s ok) -> half-open(k - 1, s + 1), or -> closed
-                self.update(admission.gen, |w| {
-                    (w.state() == State::HalfOpen).then(|| {
-                        let successes = w.successes() + 1;
-                        if successes >= threshold {
-                            Word::new(State::Closed, w.next_gen(), 0)
-                        } else {
-                            Word::half_open(w.gen(), w.in_flight().saturating_sub(1), successes)
-                        }
-                    })
-                });
-            }
-            (Kind::Trial, Outcome::Failure | Outcome::Timeout) => {
-                // half-open -> open: a new open period
-                self.update(admission.gen, |w| {
-                    (w.state() == State::HalfOpen).then(|| Word::new(State::Open, w.next_gen(), 0))
-                });
-            }
-            (Kind::Trial, Outcome::Ignored | Outcome::Cancelled) => {
-                // half-open(k in flight) -> half-open(k - 1): the slot is free again
-                self.update(admission.gen, |w| {
-                    (w.state() == State::HalfOpen).then(|| {
-                        Word::half_open(w.gen(), w.in_flight().saturating_sub(1), w.successes())
-                    })
-                });
-            }
-            (Kind::Closed, Outcome::Ignored | Outcome::Cancelled) | (Kind::Passthrough, _) => {}
-        }
-    }
-
-    /// Applies `step` to the state word while it is still of generation `gen` (a result from
-    /// an older generation decides nothing), then does what entering the new state requires.
-    fn update(&self, gen: u32, step: impl Fn(Word) -> Option<Word>) {
-        let mut w = self.load();
-        loop {
-            if w.gen() != gen {
-                return;
-            }
-            let Some(next) = step(w) else { return };
-            match self.cas(w, next) {
-                Ok(()) => return self.entered(w, next),
-                Err(actual) => w = actual,
-            }
-        }
-    }
-
-    /// Work that follows a transition `from -> to`.
-    fn entered(&self, from: Word, to: Word) {
-        if to.state() == State::Open && from.state() != State::Open {
-            let now = self.clock.now_ms();
-            self.opened_at.store(now, Relaxed);
-            let open_ms = self.limits.open_ms.load(Relaxed);
-            self.open_until.store(
-                pack_deadline(to.gen(), now.saturating_add(open_ms)),
-                Release,
-            );
-        }
-    }
-
-    /// Moves to `state` unconditionally (manual control). Forcing open or disabling is a
-    /// no-op when already there; closing always starts a new generation, so that calls
-    /// admitted before a reset decide nothing after it.
-    fn force(&self, state: State) {
-        let mut w = self.load();
-        loop {
-            if w.state() == state && state != State::Closed {
-                return;
-            }
-            let next = Word::new(state, w.next_gen(), 0);
-            match self.cas(w, next) {
-                Ok(()) => return self.entered(w, next),
-                Err(actual) => w = actual,
-            }
-        }
-    }
-}
-
 impl CircuitBreaker {
     /// Creates a breaker from `config`.
     ///
@@ -376,18 +67,17 @@ impl CircuitBreaker {
 
     /// Creates a breaker from `config`, or says which field is out of range.
     pub fn try_new(config: CircuitBreakerConfig) -> Result<Self, ConfigError> {
+        Self::with_hub(config, None)
+    }
+
+    /// A breaker whose events also go to a registry's `hub`.
+    pub(crate) fn with_hub(
+        config: CircuitBreakerConfig,
+        hub: Option<Arc<Hub>>,
+    ) -> Result<Self, ConfigError> {
         let (settings, resolved) = validate(&config)?;
         Ok(CircuitBreaker {
-            inner: Arc::new(Inner {
-                word: Padded(AtomicU64::new(Word::new(State::Closed, 0, 0).0)),
-                open_until: AtomicU64::new(pack_deadline(DEADLINE_GEN_MASK, 0)),
-                opened_at: AtomicU64::new(0),
-                limits: Limits::new(settings),
-                name: resolved.name.clone().into_boxed_str(),
-                config: Mutex::new(resolved),
-                clock: Clock::new(),
-                stats: Stats::new(),
-            }),
+            inner: Arc::new(Inner::new(settings, resolved, hub)),
         })
     }
 
@@ -410,7 +100,7 @@ impl CircuitBreaker {
         self.lock_config().clone()
     }
 
-    fn lock_config(&self) -> std::sync::MutexGuard<'_, CircuitBreakerConfig> {
+    fn lock_config(&self) -> MutexGuard<'_, CircuitBreakerConfig> {
         self.inner.config.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -540,31 +230,32 @@ impl CircuitBreaker {
         match self.inner.open_deadline(w) {
             Some(deadline) => deadline.saturating_sub(now),
             // Opened this instant; the deadline is being published.
-            None => self.inner.limits.open_ms.load(Relaxed),
+            None => self.inner.open_period_ms(w),
         }
     }
 
     /// Opens the circuit until [`reset`](Self::reset): every call is rejected.
     pub fn force_open(&self) {
-        self.inner.force(State::ForcedOpen);
+        self.inner.force(State::ForcedOpen, Reason::ForcedOpen);
     }
 
     /// Disables the breaker until [`reset`](Self::reset): every call flows, nothing is
     /// recorded.
     pub fn disable(&self) {
-        self.inner.force(State::Disabled);
+        self.inner.force(State::Disabled, Reason::Disabled);
     }
 
     /// Closes the circuit and clears every count (consecutive failures and the cumulative
     /// totals of the snapshot). Calls admitted before the reset decide nothing afterwards.
     pub fn reset(&self) {
-        self.inner.force(State::Closed);
+        self.inner.force(State::Closed, Reason::Reset);
         self.inner.stats.reset();
     }
 
-    /// Changes the breaker's config in place: the state, the counts and every clone are
-    /// kept; new thresholds and periods apply from the next decision (an open period already
-    /// running keeps its end).
+    /// Changes the breaker's config in place: the state, the counts, every clone and every
+    /// subscriber are kept; new thresholds and periods apply from the next decision (an open
+    /// period already running keeps its end). A change of strategy or of window size starts a
+    /// fresh window, and nothing else.
     ///
     /// # Errors
     /// An invalid config, or one with another name, is rejected and the old one stays.
@@ -574,9 +265,47 @@ impl CircuitBreaker {
             return Err(ConfigError::other_name(&resolved.name, &self.inner.name));
         }
         let mut current = self.lock_config();
-        self.inner.limits.store(settings);
+        let (old, _) = validate(&current).expect("the config in force is valid");
+        self.inner.reconfigure(old, settings);
         *current = resolved;
         Ok(())
+    }
+
+    /// Subscribes to this breaker's state changes ([`EventKind::StateChanged`]), delivered in
+    /// order. Delivery is bounded and lossy: a subscriber that falls behind by more than
+    /// [`STATE_EVENT_CAPACITY`](crate::events::STATE_EVENT_CAPACITY) events is told how many
+    /// it missed, and never slows the breaker down.
+    ///
+    /// ```
+    /// use plexspaces_circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, State};
+    /// use plexspaces_circuit_breaker::events::{EventKind, Reason};
+    ///
+    /// let breaker = CircuitBreaker::new(CircuitBreakerConfig {
+    ///     name: "orders".into(),
+    ///     failure_threshold: 1,
+    ///     ..Default::default()
+    /// });
+    /// let mut events = breaker.subscribe();
+    /// breaker.call(|| Err::<(), _>("down")).unwrap_err();
+    /// let event = events.try_recv().unwrap();
+    /// assert_eq!(&*event.breaker, "orders");
+    /// assert_eq!(
+    ///     event.kind,
+    ///     EventKind::StateChanged { from: State::Closed, to: State::Open, reason: Reason::ConsecutiveFailures }
+    /// );
+    /// ```
+    ///
+    /// [`EventKind::StateChanged`]: crate::events::EventKind::StateChanged
+    pub fn subscribe(&self) -> Subscription {
+        self.inner.hub().subscribe()
+    }
+
+    /// Subscribes to every event of this breaker: state changes, rejections and the outcome
+    /// of every call, in order. While such a subscription lives, every call pays for
+    /// publishing its event; delivery is bounded and lossy as for [`subscribe`](Self::subscribe)
+    /// (capacity [`CALL_EVENT_CAPACITY`](crate::events::CALL_EVENT_CAPACITY)).
+    pub fn subscribe_all(&self) -> Subscription {
+        self.inner.hub().subscribe_all()
     }
 
     /// A point-in-time view of the breaker, as the protobuf message.
@@ -588,19 +317,20 @@ impl CircuitBreaker {
         let state = w.state();
         let (opened_at, next_attempt_at, retry_after) = if state == State::Open {
             let retry = self.remaining_open_ms(w);
-            let opened = inner.opened_at.load(Relaxed);
             (
-                inner.clock.unix_ms(opened),
+                inner.clock.unix_ms(inner.opened_at()),
                 inner.clock.unix_ms(now + retry),
                 retry,
             )
         } else {
             (0, 0, 0)
         };
-        let (half_open_in_flight, half_open_successes) = if state == State::HalfOpen {
-            (w.in_flight(), w.successes())
+        let (half_open_in_flight, half_open_successes, half_open_failures) =
+            inner.half_open_counts(w);
+        let window = if state == State::Closed {
+            inner.window_tally(now)
         } else {
-            (0, 0)
+            Default::default()
         };
         CircuitBreakerSnapshot {
             name: self.name().to_owned(),
@@ -609,11 +339,7 @@ impl CircuitBreaker {
             failed_calls: counts.failure,
             rejected_calls: counts.rejected,
             timed_out_calls: counts.timeout,
-            consecutive_failures: if state == State::Closed {
-                w.payload()
-            } else {
-                0
-            },
+            consecutive_failures: if state == State::Closed { w.payload() } else { 0 },
             opened_at_unix_ms: opened_at,
             next_attempt_at_unix_ms: next_attempt_at,
             ignored_calls: counts.ignored,
@@ -623,6 +349,12 @@ impl CircuitBreaker {
             retry_after_ms: retry_after,
             config: Some(self.config()),
             taken_at_unix_ms: inner.clock.unix_ms(now),
+            window_calls: window.calls,
+            window_failed_calls: window.failures,
+            window_slow_calls: window.slow,
+            open_period_ms: inner.open_period_ms(w),
+            consecutive_reopens: inner.reopens(),
+            half_open_failures,
         }
     }
 

@@ -67,11 +67,15 @@ pub mod __private;
 mod breaker;
 mod clock;
 mod config;
+mod core;
 mod error;
+pub mod events;
 mod permit;
 mod registry;
+mod rng;
 mod state;
 mod stats;
+mod window;
 
 pub use breaker::CircuitBreaker;
 pub use config::{limits, ConfigError};

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::breaker::{Admission, Inner, Outcome};
+use crate::core::{Admission, Inner, Outcome};
 
 /// Permission to make one call through a breaker, from
 /// [`CircuitBreaker::try_acquire`](crate::CircuitBreaker::try_acquire).

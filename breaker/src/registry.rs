@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{LazyLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, LazyLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use plexspaces_proto::circuitbreaker::prv::{CircuitBreakerConfig, CircuitBreakerSnapshot};
 
 use crate::breaker::CircuitBreaker;
 use crate::config::{validate, ConfigError};
+use crate::events::{Hub, Subscription};
 
 /// Named breakers, shared by name.
 ///
@@ -40,6 +41,8 @@ use crate::config::{validate, ConfigError};
 #[derive(Default)]
 pub struct Registry {
     entries: RwLock<HashMap<String, Entry>>,
+    /// Where every breaker made here also publishes its events.
+    hub: Arc<Hub>,
 }
 
 #[derive(Default)]
@@ -102,7 +105,7 @@ impl Registry {
             return Ok(breaker.clone());
         }
         let config = entry.configured.clone().unwrap_or(config);
-        let breaker = CircuitBreaker::try_new(config)?;
+        let breaker = CircuitBreaker::with_hub(config, Some(Arc::clone(&self.hub)))?;
         entry.breaker = Some(breaker.clone());
         Ok(breaker)
     }
@@ -133,6 +136,18 @@ impl Registry {
     /// Clones held elsewhere keep working; the next `get_or_create` makes a new breaker.
     pub fn remove(&self, name: &str) -> Option<CircuitBreaker> {
         self.write().remove(name).and_then(|e| e.breaker)
+    }
+
+    /// Subscribes to the state changes of every breaker this registry makes (now or later),
+    /// in order per breaker; as [`CircuitBreaker::subscribe`].
+    pub fn subscribe(&self) -> Subscription {
+        self.hub.subscribe()
+    }
+
+    /// Subscribes to every event of every breaker this registry makes: state changes,
+    /// rejections and call outcomes; as [`CircuitBreaker::subscribe_all`].
+    pub fn subscribe_all(&self) -> Subscription {
+        self.hub.subscribe_all()
     }
 
     /// The names of every breaker created, sorted.

@@ -59,8 +59,7 @@ impl From<State> for CircuitState {
 /// bits  0..3   state tag
 /// bits  3..32  generation (29 bits, wrapping): bumped at every state change; a permit
 ///              remembers it, so a result from an older generation changes nothing
-/// bits 32..64  payload: closed    -> consecutive failures
-///                       half-open -> trials in flight (low 16) | trial successes (high 16)
+/// bits 32..64  payload: closed (consecutive strategy) -> consecutive failures
 ///                       otherwise -> 0
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,10 +79,6 @@ impl Word {
             State::ForcedOpen => 4,
         };
         Word(tag | (u64::from(gen & GEN_MASK) << GEN_SHIFT) | (u64::from(payload) << 32))
-    }
-
-    pub(crate) fn half_open(gen: u32, in_flight: u32, successes: u32) -> Word {
-        Word::new(State::HalfOpen, gen, (successes << 16) | in_flight)
     }
 
     #[inline]
@@ -119,16 +114,6 @@ impl Word {
     pub(crate) fn with_payload(self, payload: u32) -> Word {
         Word((self.0 & 0xFFFF_FFFF) | (u64::from(payload) << 32))
     }
-
-    /// Half-open: trials in flight.
-    pub(crate) fn in_flight(self) -> u32 {
-        self.payload() & 0xFFFF
-    }
-
-    /// Half-open: successful trials so far.
-    pub(crate) fn successes(self) -> u32 {
-        self.payload() >> 16
-    }
 }
 
 #[cfg(test)]
@@ -150,8 +135,8 @@ mod tests {
             assert_eq!(w.payload(), u32::MAX);
             assert_eq!(w.is_closed(), state == State::Closed);
         }
-        let w = Word::half_open(7, 10_000, 9_999);
-        assert_eq!((w.in_flight(), w.successes(), w.gen()), (10_000, 9_999, 7));
+        let w = Word::new(State::HalfOpen, 7, 9_999);
+        assert_eq!((w.payload(), w.gen()), (9_999, 7));
         assert_eq!(w.with_payload(3).payload(), 3);
         assert_eq!(w.with_payload(3).gen(), 7);
         assert_eq!(Word::new(State::Open, GEN_MASK, 0).next_gen(), 0);

@@ -26,6 +26,12 @@ pub(crate) enum Counter {
 
 const COUNTERS: usize = 6;
 
+/// Aligns its content to its own cache lines (128 bytes: the adjacent-line prefetcher of x86
+/// pairs 64-byte lines).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
 /// One thread's counters, alone on its cache lines (128 bytes: the adjacent-line
 /// prefetcher of x86 pairs 64-byte lines).
 #[derive(Debug, Default)]

@@ -1,0 +1,816 @@
+//! The state machine behind a [`CircuitBreaker`](crate::CircuitBreaker): admission, outcome
+//! recording, and every transition.
+//!
+//! ```text
+//! closed --(failures reach the strategy's threshold)--> open
+//! open --(open period elapsed; the arriving call is a trial)--> half-open
+//! half-open --(trials succeed)--> closed
+//! half-open --(a trial fails / trials' rate too high / a trial hangs)--> open (longer, with backoff)
+//! any --(force_open / disable / reset)--> forced-open / disabled / closed
+//! ```
+//!
+//! The state lives in one atomic word (see [`Word`]); the closed state's admission reads it
+//! and nothing else. Half-open bookkeeping is rare and sits behind a mutex. Every transition
+//! is a compare-and-swap made under a small lock that only transitions take, so that events
+//! are published in the order the transitions happened.
+
+use std::sync::atomic::{
+    AtomicU32, AtomicU64, AtomicU8,
+    Ordering::{AcqRel, Acquire, Relaxed, Release},
+};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use plexspaces_proto::circuitbreaker::prv::CircuitBreakerConfig;
+
+use crate::clock::Clock;
+use crate::config::{Settings, Strategy};
+use crate::error::CircuitBreakerError;
+use crate::events::{CallOutcome, Event, EventKind, Hub, Reason};
+use crate::state::{State, Word};
+use crate::stats::{Counter, Padded, Stats};
+use crate::window::{CountWindow, Tally, TimeWindow, Verdict, FAILED, SLOW};
+
+/// What a permit was issued as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Admission {
+    gen: u32,
+    kind: Kind,
+    /// When the call was admitted (ms on the breaker's clock), or [`NOT_TIMED`].
+    started: u64,
+}
+
+/// The call's duration is not measured (no slow-call tracking, not a trial).
+const NOT_TIMED: u64 = u64::MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A call in the closed state.
+    Closed,
+    /// A half-open trial call.
+    Trial,
+    /// A call let through by a disabled breaker: nothing is recorded.
+    Passthrough,
+}
+
+impl Admission {
+    pub(crate) fn is_trial(self) -> bool {
+        self.kind == Kind::Trial
+    }
+}
+
+/// How an admitted call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Success,
+    Failure,
+    Timeout,
+    Ignored,
+    Cancelled,
+}
+
+impl Outcome {
+    fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failure | Outcome::Timeout)
+    }
+
+    fn public(self) -> CallOutcome {
+        match self {
+            Outcome::Success => CallOutcome::Success,
+            Outcome::Failure => CallOutcome::Failure,
+            Outcome::Timeout => CallOutcome::Timeout,
+            Outcome::Ignored => CallOutcome::Ignored,
+            Outcome::Cancelled => CallOutcome::Cancelled,
+        }
+    }
+}
+
+/// The live, reconfigurable numbers of a breaker (see [`Settings`]).
+#[derive(Debug)]
+pub(crate) struct Limits {
+    strategy: AtomicU8,
+    failure_threshold: AtomicU32,
+    success_threshold: AtomicU32,
+    half_open_max_calls: AtomicU32,
+    open_ms: AtomicU64,
+    pub(crate) call_timeout_ms: AtomicU64,
+    window_size: AtomicU32,
+    window_ms: AtomicU64,
+    minimum_calls: AtomicU32,
+    failure_rate_percent: AtomicU32,
+    slow_call_ms: AtomicU64,
+    slow_call_rate_percent: AtomicU32,
+    /// An `f64`, as bits.
+    backoff_multiplier: AtomicU64,
+    max_open_ms: AtomicU64,
+    jitter_percent: AtomicU32,
+    half_open_max_wait_ms: AtomicU64,
+}
+
+impl Limits {
+    fn new(s: Settings) -> Self {
+        let limits = Limits {
+            strategy: AtomicU8::new(0),
+            failure_threshold: AtomicU32::new(0),
+            success_threshold: AtomicU32::new(0),
+            half_open_max_calls: AtomicU32::new(0),
+            open_ms: AtomicU64::new(0),
+            call_timeout_ms: AtomicU64::new(0),
+            window_size: AtomicU32::new(0),
+            window_ms: AtomicU64::new(0),
+            minimum_calls: AtomicU32::new(0),
+            failure_rate_percent: AtomicU32::new(0),
+            slow_call_ms: AtomicU64::new(0),
+            slow_call_rate_percent: AtomicU32::new(0),
+            backoff_multiplier: AtomicU64::new(0),
+            max_open_ms: AtomicU64::new(0),
+            jitter_percent: AtomicU32::new(0),
+            half_open_max_wait_ms: AtomicU64::new(0),
+        };
+        limits.store(s);
+        limits
+    }
+
+    fn store(&self, s: Settings) {
+        self.strategy.store(s.strategy as u8, Relaxed);
+        self.failure_threshold.store(s.failure_threshold, Relaxed);
+        self.success_threshold.store(s.success_threshold, Relaxed);
+        self.half_open_max_calls.store(s.half_open_max_calls, Relaxed);
+        self.open_ms.store(s.open_ms, Relaxed);
+        self.call_timeout_ms.store(s.call_timeout_ms, Relaxed);
+        self.window_size.store(s.window_size, Relaxed);
+        self.window_ms.store(s.window_ms, Relaxed);
+        self.minimum_calls.store(s.minimum_calls, Relaxed);
+        self.failure_rate_percent.store(s.failure_rate_percent, Relaxed);
+        self.slow_call_ms.store(s.slow_call_ms, Relaxed);
+        self.slow_call_rate_percent.store(s.slow_call_rate_percent, Relaxed);
+        self.backoff_multiplier.store(s.backoff_multiplier.to_bits(), Relaxed);
+        self.max_open_ms.store(s.max_open_ms, Relaxed);
+        self.jitter_percent.store(s.jitter_percent, Relaxed);
+        self.half_open_max_wait_ms.store(s.half_open_max_wait_ms, Relaxed);
+    }
+
+    #[inline]
+    fn strategy(&self) -> Strategy {
+        Strategy::from_u8(self.strategy.load(Relaxed))
+    }
+
+    /// The open period after `reopens` reopens without a close, before jitter.
+    fn open_period_ms(&self, reopens: u32) -> u64 {
+        let base = self.open_ms.load(Relaxed);
+        let max = self.max_open_ms.load(Relaxed).max(base);
+        let multiplier = f64::from_bits(self.backoff_multiplier.load(Relaxed));
+        let grown = base as f64 * multiplier.powi(reopens.min(1_000) as i32);
+        if grown >= max as f64 {
+            max
+        } else {
+            grown as u64
+        }
+    }
+}
+
+/// The open period's end, tagged with the generation it belongs to:
+/// `[generation: low 24 bits][deadline: 40 bits of ms since the breaker's creation]`.
+/// A reader that finds another generation's tag knows the period was just opened and its
+/// deadline is not yet published: it rejects, as the period has certainly not elapsed.
+const DEADLINE_BITS: u32 = 40;
+const DEADLINE_MASK: u64 = (1 << DEADLINE_BITS) - 1;
+const DEADLINE_GEN_MASK: u32 = (1 << 24) - 1;
+
+fn pack_deadline(gen: u32, at_ms: u64) -> u64 {
+    (u64::from(gen & DEADLINE_GEN_MASK) << DEADLINE_BITS) | (at_ms & DEADLINE_MASK)
+}
+
+/// The bookkeeping of one half-open period.
+#[derive(Debug, Default)]
+struct HalfOpen {
+    /// The generation of the half-open state this belongs to.
+    gen: u32,
+    /// Trials admitted and not given back (a cancelled or ignored trial gives its place back).
+    admitted: u32,
+    in_flight: u32,
+    successes: u32,
+    failures: u32,
+    slow: u32,
+    /// When each in-flight trial started, to find a hung one.
+    starts: Vec<u64>,
+}
+
+impl HalfOpen {
+    fn begin(&mut self, gen: u32, max_calls: u32) {
+        *self = HalfOpen {
+            gen,
+            starts: std::mem::take(&mut self.starts),
+            ..HalfOpen::default()
+        };
+        self.starts.clear();
+        self.starts.reserve(max_calls.min(1024) as usize);
+    }
+
+    fn admit(&mut self, now: u64) {
+        self.admitted += 1;
+        self.in_flight += 1;
+        self.starts.push(now);
+    }
+
+    fn finish(&mut self, started: u64) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if let Some(i) = self.starts.iter().position(|s| *s == started) {
+            self.starts.swap_remove(i);
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    /// The state word ([`Word`]); read on every call, written only when something changes.
+    word: Padded<AtomicU64>,
+    pub(crate) limits: Limits,
+    /// See [`pack_deadline`].
+    open_until: AtomicU64,
+    /// When the current open period began (ms since creation).
+    opened_at: AtomicU64,
+    /// The length of the current (or last) open period, in ms.
+    open_period: AtomicU64,
+    /// Reopens since the circuit last closed: what backoff multiplies by.
+    reopens: AtomicU32,
+    count_window: OnceLock<CountWindow>,
+    time_window: OnceLock<TimeWindow>,
+    half_open: Mutex<HalfOpen>,
+    /// Taken by transitions only, so that their events are published in order.
+    transitions: Mutex<()>,
+    hub: Arc<Hub>,
+    /// The registry's hub, for breakers made by a registry.
+    registry_hub: Option<Arc<Hub>>,
+    /// The config in force, every default resolved.
+    pub(crate) config: Mutex<CircuitBreakerConfig>,
+    pub(crate) name: Arc<str>,
+    pub(crate) clock: Clock,
+    pub(crate) stats: Stats,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Inner {
+    pub(crate) fn new(
+        settings: Settings,
+        config: CircuitBreakerConfig,
+        registry_hub: Option<Arc<Hub>>,
+    ) -> Self {
+        Inner {
+            word: Padded(AtomicU64::new(Word::new(State::Closed, 0, 0).0)),
+            limits: Limits::new(settings),
+            open_until: AtomicU64::new(pack_deadline(DEADLINE_GEN_MASK, 0)),
+            opened_at: AtomicU64::new(0),
+            open_period: AtomicU64::new(settings.open_ms),
+            reopens: AtomicU32::new(0),
+            count_window: OnceLock::new(),
+            time_window: OnceLock::new(),
+            half_open: Mutex::new(HalfOpen::default()),
+            transitions: Mutex::new(()),
+            hub: Arc::new(Hub::default()),
+            registry_hub,
+            name: Arc::from(config.name.as_str()),
+            config: Mutex::new(config),
+            clock: Clock::new(),
+            stats: Stats::new(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    pub(crate) fn load(&self) -> Word {
+        Word(self.word.0.load(Acquire))
+    }
+
+    fn cas(&self, current: Word, new: Word) -> Result<(), Word> {
+        self.word
+            .0
+            .compare_exchange(current.0, new.0, AcqRel, Acquire)
+            .map(drop)
+            .map_err(Word)
+    }
+
+    // ---- admission ---------------------------------------------------------------------
+
+    /// Asks to make a call. The closed state's path reads one word (and the clock only when
+    /// slow calls are tracked) and writes nothing.
+    #[inline]
+    pub(crate) fn acquire(&self) -> Result<Admission, CircuitBreakerError> {
+        let w = self.load();
+        if w.is_closed() {
+            return Ok(self.closed_admission(w));
+        }
+        self.acquire_slow(w)
+    }
+
+    #[inline]
+    fn closed_admission(&self, w: Word) -> Admission {
+        let started = if self.limits.slow_call_ms.load(Relaxed) == 0 {
+            NOT_TIMED
+        } else {
+            self.clock.now_ms()
+        };
+        Admission {
+            gen: w.gen(),
+            kind: Kind::Closed,
+            started,
+        }
+    }
+
+    #[inline(never)]
+    fn acquire_slow(&self, mut w: Word) -> Result<Admission, CircuitBreakerError> {
+        loop {
+            match w.state() {
+                State::Closed => return Ok(self.closed_admission(w)),
+                State::Disabled => {
+                    return Ok(Admission {
+                        gen: w.gen(),
+                        kind: Kind::Passthrough,
+                        started: NOT_TIMED,
+                    })
+                }
+                State::ForcedOpen => return self.reject(),
+                State::Open => {
+                    // open -> half-open, lazily: the first call after the period is a trial.
+                    let now = self.clock.now_ms();
+                    match self.open_deadline(w) {
+                        Some(deadline) if now >= deadline => {}
+                        _ => return self.reject(),
+                    }
+                    let mut ho = lock(&self.half_open);
+                    let next = Word::new(State::HalfOpen, w.next_gen(), 0);
+                    match self.transition(w, next, Reason::OpenPeriodElapsed) {
+                        Ok(changed) => {
+                            ho.begin(next.gen(), self.limits.half_open_max_calls.load(Relaxed));
+                            ho.admit(now);
+                            drop(ho);
+                            self.trace(changed);
+                            return Ok(Admission {
+                                gen: next.gen(),
+                                kind: Kind::Trial,
+                                started: now,
+                            });
+                        }
+                        Err(actual) => w = actual,
+                    }
+                }
+                State::HalfOpen => {
+                    let now = self.clock.now_ms();
+                    let mut ho = lock(&self.half_open);
+                    let current = self.load();
+                    if current != w || ho.gen != w.gen() {
+                        w = current;
+                        continue;
+                    }
+                    let max_wait = self.limits.half_open_max_wait_ms.load(Relaxed);
+                    let oldest = ho.starts.iter().min().copied();
+                    if let (true, Some(oldest)) = (max_wait != 0, oldest) {
+                        if now >= oldest.saturating_add(max_wait) {
+                            // A hung trial counts as failed: reopen, and reject this call.
+                            let next = Word::new(State::Open, w.next_gen(), 0);
+                            let changed = self.transition(w, next, Reason::TrialHung).ok();
+                            drop(ho);
+                            self.trace_all(changed);
+                            return self.reject();
+                        }
+                    }
+                    let max = self.limits.half_open_max_calls.load(Relaxed);
+                    let taken = if self.limits.strategy().is_window() {
+                        ho.admitted
+                    } else {
+                        ho.in_flight
+                    };
+                    if taken >= max {
+                        return self.reject();
+                    }
+                    ho.admit(now);
+                    return Ok(Admission {
+                        gen: w.gen(),
+                        kind: Kind::Trial,
+                        started: now,
+                    });
+                }
+            }
+        }
+    }
+
+    fn reject(&self) -> Result<Admission, CircuitBreakerError> {
+        self.stats.add(Counter::Rejected);
+        if self.wants_call_events() {
+            self.publish_call(EventKind::Rejected);
+        }
+        Err(CircuitBreakerError::CircuitOpen)
+    }
+
+    /// The end of the open period of `w` (an open word), once published.
+    pub(crate) fn open_deadline(&self, w: Word) -> Option<u64> {
+        let packed = self.open_until.load(Acquire);
+        ((packed >> DEADLINE_BITS) as u32 == w.gen() & DEADLINE_GEN_MASK)
+            .then_some(packed & DEADLINE_MASK)
+    }
+
+    // ---- outcomes ----------------------------------------------------------------------
+
+    /// Records how an admitted call ended.
+    #[inline]
+    pub(crate) fn record(&self, admission: Admission, outcome: Outcome) {
+        if admission.kind == Kind::Passthrough {
+            return;
+        }
+        match outcome {
+            Outcome::Success => self.stats.add(Counter::Success),
+            Outcome::Failure => self.stats.add(Counter::Failure),
+            Outcome::Timeout => {
+                self.stats.add(Counter::Failure);
+                self.stats.add(Counter::Timeout);
+            }
+            Outcome::Ignored => self.stats.add(Counter::Ignored),
+            Outcome::Cancelled => self.stats.add(Counter::Cancelled),
+        }
+        let duration_ms = if admission.started == NOT_TIMED {
+            None
+        } else {
+            Some(self.clock.now_ms().saturating_sub(admission.started))
+        };
+        if self.wants_call_events() {
+            self.publish_call(EventKind::CallFinished {
+                outcome: outcome.public(),
+                duration: duration_ms.map(Duration::from_millis),
+                trial: admission.is_trial(),
+            });
+        }
+        let slow_ms = self.limits.slow_call_ms.load(Relaxed);
+        let slow = slow_ms != 0 && duration_ms.is_some_and(|d| d >= slow_ms);
+        match admission.kind {
+            Kind::Closed => self.record_closed(admission.gen, outcome, slow),
+            Kind::Trial => self.record_trial(admission, outcome, slow),
+            Kind::Passthrough => {}
+        }
+    }
+
+    #[inline]
+    fn record_closed(&self, gen: u32, outcome: Outcome, slow: bool) {
+        if matches!(outcome, Outcome::Ignored | Outcome::Cancelled) {
+            return;
+        }
+        let failed = outcome.is_failure();
+        let strategy = self.limits.strategy();
+        if strategy == Strategy::Consecutive {
+            if failed {
+                let threshold = self.limits.failure_threshold.load(Relaxed);
+                // closed(n) -> closed(n + 1), or -> open at the threshold
+                self.update(gen, Reason::ConsecutiveFailures, |w| {
+                    w.is_closed().then(|| {
+                        let failures = w.payload().saturating_add(1);
+                        if failures >= threshold {
+                            Word::new(State::Open, w.next_gen(), 0)
+                        } else {
+                            w.with_payload(failures)
+                        }
+                    })
+                });
+            } else {
+                // Read before write: a success that changes nothing stores nothing.
+                let w = self.load();
+                if w.is_closed() && w.gen() == gen && w.payload() != 0 {
+                    self.update(gen, Reason::ConsecutiveFailures, |w| {
+                        w.is_closed().then(|| w.with_payload(0))
+                    });
+                }
+            }
+            return;
+        }
+        // A window strategy. A result from an earlier closed period belongs to no window.
+        let w = self.load();
+        if !w.is_closed() || w.gen() != gen {
+            return;
+        }
+        let bits = if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 };
+        let tally = match strategy {
+            Strategy::CountWindow => self.count_window().record(bits),
+            _ => self.time_window().record(self.clock.now_ms(), bits),
+        };
+        let Some(tally) = tally else { return };
+        let verdict = tally.verdict(
+            self.limits.minimum_calls.load(Relaxed),
+            self.limits.failure_rate_percent.load(Relaxed),
+            self.limits.slow_call_rate_percent.load(Relaxed),
+        );
+        if let Some(verdict) = verdict {
+            let reason = match verdict {
+                Verdict::FailureRate => Reason::FailureRate,
+                Verdict::SlowCallRate => Reason::SlowCallRate,
+            };
+            // closed -> open
+            self.update(gen, reason, |w| {
+                w.is_closed()
+                    .then(|| Word::new(State::Open, w.next_gen(), 0))
+            });
+        }
+    }
+
+    fn count_window(&self) -> &CountWindow {
+        self.count_window
+            .get_or_init(|| CountWindow::new(self.limits.window_size.load(Relaxed)))
+    }
+
+    fn time_window(&self) -> &TimeWindow {
+        self.time_window
+            .get_or_init(|| TimeWindow::new(self.limits.window_ms.load(Relaxed)))
+    }
+
+    fn record_trial(&self, admission: Admission, outcome: Outcome, slow: bool) {
+        let mut ho = lock(&self.half_open);
+        let w = self.load();
+        if w.state() != State::HalfOpen || w.gen() != admission.gen || ho.gen != admission.gen {
+            return; // a trial of an earlier half-open period decides nothing
+        }
+        ho.finish(admission.started);
+        if matches!(outcome, Outcome::Ignored | Outcome::Cancelled) {
+            // The trial says nothing about the service: its place goes to another call.
+            ho.admitted = ho.admitted.saturating_sub(1);
+            return;
+        }
+        let changed = self.trial_decision(&mut ho, w, outcome.is_failure(), slow);
+        drop(ho);
+        self.trace_all(changed);
+    }
+
+    /// The half-open rule: whether the trials so far close or reopen the circuit.
+    fn trial_decision(&self, ho: &mut HalfOpen, w: Word, failed: bool, slow: bool) -> Option<Changed> {
+        let reopen = Word::new(State::Open, w.next_gen(), 0);
+        let close = Word::new(State::Closed, w.next_gen(), 0);
+        if !self.limits.strategy().is_window() {
+            // half-open -> open at the first failure; -> closed at success_threshold successes
+            if failed {
+                return self.transition(w, reopen, Reason::TrialFailed).ok();
+            }
+            ho.successes += 1;
+            if ho.successes >= self.limits.success_threshold.load(Relaxed) {
+                return self.transition(w, close, Reason::TrialsSucceeded).ok();
+            }
+            return None;
+        }
+        // Window strategies: the rate rule over the period's `half_open_max_calls` trials.
+        if failed {
+            ho.failures += 1;
+        } else {
+            ho.successes += 1;
+        }
+        if slow {
+            ho.slow += 1;
+        }
+        let max = u64::from(self.limits.half_open_max_calls.load(Relaxed));
+        let failure_pct = u64::from(self.limits.failure_rate_percent.load(Relaxed));
+        let slow_pct = u64::from(self.limits.slow_call_rate_percent.load(Relaxed));
+        let tracks_slow = self.limits.slow_call_ms.load(Relaxed) != 0;
+        if u64::from(ho.failures) * 100 >= failure_pct * max
+            || (tracks_slow && u64::from(ho.slow) * 100 >= slow_pct * max)
+        {
+            // The finished trials alone reach a threshold: reopen without waiting for the rest.
+            self.transition(w, reopen, Reason::TrialFailed).ok()
+        } else if u64::from(ho.successes + ho.failures) >= max {
+            self.transition(w, close, Reason::TrialsSucceeded).ok()
+        } else {
+            None
+        }
+    }
+
+    // ---- transitions -------------------------------------------------------------------
+
+    /// Applies `step` to the state word while it is still of generation `gen` (a result from
+    /// an older generation decides nothing). A step that changes the state is a transition.
+    fn update(&self, gen: u32, reason: Reason, step: impl Fn(Word) -> Option<Word>) {
+        let mut w = self.load();
+        loop {
+            if w.gen() != gen {
+                return;
+            }
+            let Some(next) = step(w) else { return };
+            let result = if next.state() == w.state() {
+                self.cas(w, next).map(|()| None)
+            } else {
+                self.transition(w, next, reason).map(Some)
+            };
+            match result {
+                Ok(changed) => return self.trace_all(changed),
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    /// Moves the state `from -> to` if it is still `from`, does what entering `to` requires,
+    /// and publishes the event (in order with every other transition). Returns the actual
+    /// word when it was not `from`. The caller logs the returned change with [`Self::trace`]
+    /// once it holds no lock, as a tracing subscriber is user code.
+    fn transition(&self, from: Word, to: Word, reason: Reason) -> Result<Changed, Word> {
+        let _in_order = lock(&self.transitions);
+        self.cas(from, to)?;
+        let now = self.clock.now_ms();
+        match to.state() {
+            State::Open => {
+                let reopens = if from.state() == State::HalfOpen {
+                    self.reopens.load(Relaxed).saturating_add(1)
+                } else {
+                    0
+                };
+                self.reopens.store(reopens, Relaxed);
+                let period = self.jittered(self.limits.open_period_ms(reopens));
+                self.open_period.store(period, Relaxed);
+                self.opened_at.store(now, Relaxed);
+                self.open_until
+                    .store(pack_deadline(to.gen(), now.saturating_add(period)), Release);
+            }
+            State::Closed => {
+                self.reopens.store(0, Relaxed);
+                self.fresh_windows();
+            }
+            State::HalfOpen | State::Disabled | State::ForcedOpen => {}
+        }
+        let changed = Changed {
+            from: from.state(),
+            to: to.state(),
+            reason,
+        };
+        self.publish_state(changed, now);
+        Ok(changed)
+    }
+
+    /// Jitter of +/- `jitter_percent`, never beyond `max_timeout_secs`, never below 1 ms.
+    fn jittered(&self, period: u64) -> u64 {
+        let percent = self.limits.jitter_percent.load(Relaxed);
+        if percent == 0 {
+            return period;
+        }
+        let max = self.limits.max_open_ms.load(Relaxed).max(period);
+        let spread = period as f64 * f64::from(percent) / 100.0;
+        let jittered = period as f64 + spread * (2.0 * crate::rng::unit() - 1.0);
+        (jittered.round() as u64).clamp(1, max)
+    }
+
+    /// Empties the windows (a close, or a change of window).
+    fn fresh_windows(&self) {
+        if let Some(w) = self.count_window.get() {
+            w.reset(self.limits.window_size.load(Relaxed));
+        }
+        if let Some(w) = self.time_window.get() {
+            w.reset(self.limits.window_ms.load(Relaxed));
+        }
+    }
+
+    /// Moves to `state` unconditionally (manual control). Forcing open or disabling is a
+    /// no-op when already there; closing always starts a new generation, so that calls
+    /// admitted before a reset decide nothing after it.
+    pub(crate) fn force(&self, state: State, reason: Reason) {
+        let mut w = self.load();
+        loop {
+            if w.state() == state && state != State::Closed {
+                return;
+            }
+            match self.transition(w, Word::new(state, w.next_gen(), 0), reason) {
+                Ok(changed) => return self.trace(changed),
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    /// Applies new settings in place. A change of strategy or window starts a fresh window;
+    /// the state and every count are kept.
+    pub(crate) fn reconfigure(&self, old: Settings, new: Settings) {
+        self.limits.store(new);
+        let window_changed = old.strategy != new.strategy
+            || old.window_size != new.window_size
+            || old.window_ms != new.window_ms;
+        if window_changed {
+            self.fresh_windows();
+            // The consecutive count is only meaningful to the strategy that kept it.
+            if old.strategy != new.strategy {
+                let w = self.load();
+                if w.is_closed() && w.payload() != 0 {
+                    let _ = self.cas(w, w.with_payload(0));
+                }
+            }
+        }
+    }
+
+    // ---- observation -------------------------------------------------------------------
+
+    /// The current window's tally, for window strategies in the closed state.
+    pub(crate) fn window_tally(&self, now_ms: u64) -> Tally {
+        match self.limits.strategy() {
+            Strategy::Consecutive => Tally::default(),
+            Strategy::CountWindow => self.count_window.get().map(CountWindow::tally).unwrap_or_default(),
+            Strategy::TimeWindow => self
+                .time_window
+                .get()
+                .map(|w| w.tally(now_ms))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// `(in flight, successes, failures)` of the current half-open period.
+    pub(crate) fn half_open_counts(&self, w: Word) -> (u32, u32, u32) {
+        let ho = lock(&self.half_open);
+        if w.state() == State::HalfOpen && ho.gen == w.gen() {
+            (ho.in_flight, ho.successes, ho.failures)
+        } else {
+            (0, 0, 0)
+        }
+    }
+
+    pub(crate) fn opened_at(&self) -> u64 {
+        self.opened_at.load(Relaxed)
+    }
+
+    /// The open period in force (open), or the one the next opening would use.
+    pub(crate) fn open_period_ms(&self, w: Word) -> u64 {
+        match w.state() {
+            State::Open => self.open_period.load(Relaxed),
+            State::HalfOpen => self
+                .limits
+                .open_period_ms(self.reopens.load(Relaxed).saturating_add(1)),
+            _ => self.limits.open_period_ms(0),
+        }
+    }
+
+    pub(crate) fn reopens(&self) -> u32 {
+        self.reopens.load(Relaxed)
+    }
+
+    // ---- events ------------------------------------------------------------------------
+
+    #[inline]
+    fn wants_call_events(&self) -> bool {
+        self.hub.wants_calls() || self.registry_hub.as_ref().is_some_and(|h| h.wants_calls())
+    }
+
+    #[cold]
+    fn publish_call(&self, kind: EventKind) {
+        let event = Event {
+            breaker: Arc::clone(&self.name),
+            at_unix_ms: self.clock.unix_ms(self.clock.now_ms()),
+            kind,
+        };
+        self.hub.publish_call(&event);
+        if let Some(hub) = &self.registry_hub {
+            hub.publish_call(&event);
+        }
+    }
+
+    fn publish_state(&self, c: Changed, now_ms: u64) {
+        let event = Event {
+            breaker: Arc::clone(&self.name),
+            at_unix_ms: self.clock.unix_ms(now_ms),
+            kind: EventKind::StateChanged {
+                from: c.from,
+                to: c.to,
+                reason: c.reason,
+            },
+        };
+        self.hub.publish_state(&event);
+        if let Some(hub) = &self.registry_hub {
+            hub.publish_state(&event);
+        }
+    }
+
+    fn trace_all(&self, changed: Option<Changed>) {
+        if let Some(c) = changed {
+            self.trace(c);
+        }
+    }
+
+    /// Logs a state change as a `tracing` event (target `plexspaces_circuit_breaker`).
+    fn trace(&self, c: Changed) {
+        let (from, to, reason) = (c.from.as_str(), c.to.as_str(), c.reason.as_str());
+        if matches!(c.to, State::Open | State::ForcedOpen) {
+            tracing::warn!(
+                target: "plexspaces_circuit_breaker",
+                breaker = %self.name, from, to, reason,
+                "circuit breaker state changed"
+            );
+        } else {
+            tracing::info!(
+                target: "plexspaces_circuit_breaker",
+                breaker = %self.name, from, to, reason,
+                "circuit breaker state changed"
+            );
+        }
+    }
+}
+
+/// A state change made, to be logged once no lock is held.
+#[must_use]
+#[derive(Debug, Clone, Copy)]
+struct Changed {
+    from: State,
+    to: State,
+    reason: Reason,
+}
