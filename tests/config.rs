@@ -196,11 +196,26 @@ fn a_resolved_config_validates_again_unchanged() {
     })
     .config();
     assert_eq!(
-        (count.minimum_calls, count.failure_rate_threshold, count.slow_call_rate_threshold, count.half_open_max_calls),
+        (
+            count.minimum_calls,
+            count.failure_rate_threshold,
+            count.slow_call_rate_threshold,
+            count.half_open_max_calls
+        ),
         (30, 50, 100, 10)
     );
-    assert_eq!((count.failure_threshold, count.success_threshold, count.window_secs), (0, 0, 0));
-    assert_eq!((count.backoff_multiplier, count.max_timeout_secs), (1.0, 600));
+    assert_eq!(
+        (
+            count.failure_threshold,
+            count.success_threshold,
+            count.window_secs
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        (count.backoff_multiplier, count.max_timeout_secs),
+        (1.0, 600)
+    );
 }
 
 #[test]

@@ -339,7 +339,11 @@ impl CircuitBreaker {
             failed_calls: counts.failure,
             rejected_calls: counts.rejected,
             timed_out_calls: counts.timeout,
-            consecutive_failures: if state == State::Closed { w.payload() } else { 0 },
+            consecutive_failures: if state == State::Closed {
+                w.payload()
+            } else {
+                0
+            },
             opened_at_unix_ms: opened_at,
             next_attempt_at_unix_ms: next_attempt_at,
             ignored_calls: counts.ignored,

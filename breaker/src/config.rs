@@ -220,12 +220,20 @@ pub(crate) fn validate(
     const STRATEGIES: &str = "0 (FAILURE_STRATEGY_UNSPECIFIED), 1 (FAILURE_STRATEGY_CONSECUTIVE), \
                               2 (FAILURE_STRATEGY_COUNT_WINDOW) or 3 (FAILURE_STRATEGY_TIME_WINDOW)";
     let strategy = match FailureStrategy::try_from(config.failure_strategy) {
-        Ok(FailureStrategy::FailureStrategyUnspecified | FailureStrategy::FailureStrategyConsecutive) => {
-            Strategy::Consecutive
-        }
+        Ok(
+            FailureStrategy::FailureStrategyUnspecified
+            | FailureStrategy::FailureStrategyConsecutive,
+        ) => Strategy::Consecutive,
         Ok(FailureStrategy::FailureStrategyCountWindow) => Strategy::CountWindow,
         Ok(FailureStrategy::FailureStrategyTimeWindow) => Strategy::TimeWindow,
-        Err(_) => return err(name, "failure_strategy", &config.failure_strategy, STRATEGIES.into()),
+        Err(_) => {
+            return err(
+                name,
+                "failure_strategy",
+                &config.failure_strategy,
+                STRATEGIES.into(),
+            )
+        }
     };
     let strategy_name = match strategy {
         Strategy::Consecutive => "the consecutive strategy",
@@ -236,7 +244,12 @@ pub(crate) fn validate(
     // (most likely a forgotten `failure_strategy`), not something to ignore.
     let unused = |field: &'static str, value: &dyn fmt::Display, is_set: bool| {
         if is_set {
-            err(name, field, value, format!("0: {strategy_name} does not use it").into())
+            err(
+                name,
+                field,
+                value,
+                format!("0: {strategy_name} does not use it").into(),
+            )
         } else {
             Ok(())
         }
@@ -253,12 +266,32 @@ pub(crate) fn validate(
 
     // Consecutive-only fields.
     let (failure_threshold, success_threshold) = if strategy.is_window() {
-        unused("failure_threshold", &config.failure_threshold, config.failure_threshold != 0)?;
-        unused("success_threshold", &config.success_threshold, config.success_threshold != 0)?;
+        unused(
+            "failure_threshold",
+            &config.failure_threshold,
+            config.failure_threshold != 0,
+        )?;
+        unused(
+            "success_threshold",
+            &config.success_threshold,
+            config.success_threshold != 0,
+        )?;
         (0, 0)
     } else {
-        let f = count(name, "failure_threshold", config.failure_threshold, DEFAULT_FAILURE_THRESHOLD, MAX_FAILURE_THRESHOLD)?;
-        let s = count(name, "success_threshold", config.success_threshold, DEFAULT_SUCCESS_THRESHOLD, MAX_SUCCESS_THRESHOLD)?;
+        let f = count(
+            name,
+            "failure_threshold",
+            config.failure_threshold,
+            DEFAULT_FAILURE_THRESHOLD,
+            MAX_FAILURE_THRESHOLD,
+        )?;
+        let s = count(
+            name,
+            "success_threshold",
+            config.success_threshold,
+            DEFAULT_SUCCESS_THRESHOLD,
+            MAX_SUCCESS_THRESHOLD,
+        )?;
         resolved.failure_threshold = f;
         resolved.success_threshold = s;
         (f, s)
@@ -281,20 +314,43 @@ pub(crate) fn validate(
         }
     };
     resolved.half_open_max_calls = half_open_max_calls;
-    let timeout_secs = count(name, "timeout_secs", config.timeout_secs, DEFAULT_TIMEOUT_SECS, MAX_TIMEOUT_SECS)?;
+    let timeout_secs = count(
+        name,
+        "timeout_secs",
+        config.timeout_secs,
+        DEFAULT_TIMEOUT_SECS,
+        MAX_TIMEOUT_SECS,
+    )?;
     resolved.timeout_secs = timeout_secs;
-    resolved.call_timeout_ms = at_most(name, "call_timeout_ms", config.call_timeout_ms, "0 (no deadline) to 86400000 (24 hours)")?;
+    resolved.call_timeout_ms = at_most(
+        name,
+        "call_timeout_ms",
+        config.call_timeout_ms,
+        "0 (no deadline) to 86400000 (24 hours)",
+    )?;
 
     // Window fields.
     let window_size = if strategy == Strategy::CountWindow {
-        count(name, "window_size", config.window_size, DEFAULT_WINDOW_SIZE, MAX_WINDOW_SIZE)?
+        count(
+            name,
+            "window_size",
+            config.window_size,
+            DEFAULT_WINDOW_SIZE,
+            MAX_WINDOW_SIZE,
+        )?
     } else {
         unused("window_size", &config.window_size, config.window_size != 0)?;
         0
     };
     resolved.window_size = window_size;
     let window_secs = if strategy == Strategy::TimeWindow {
-        count(name, "window_secs", config.window_secs, DEFAULT_WINDOW_SECS, MAX_WINDOW_SECS)?
+        count(
+            name,
+            "window_secs",
+            config.window_secs,
+            DEFAULT_WINDOW_SECS,
+            MAX_WINDOW_SECS,
+        )?
     } else {
         unused("window_secs", &config.window_secs, config.window_secs != 0)?;
         0
@@ -311,22 +367,57 @@ pub(crate) fn validate(
             v if v <= max_min => v,
             v => {
                 let allowed = if strategy == Strategy::CountWindow {
-                    format!("1 to the window_size {window_size}, or 0 for the default {default_min}")
+                    format!(
+                        "1 to the window_size {window_size}, or 0 for the default {default_min}"
+                    )
                 } else {
                     format!("1 to {MAX_MINIMUM_CALLS}, or 0 for the default {default_min}")
                 };
                 return err(name, "minimum_calls", &v, allowed.into());
             }
         };
-        let rate = count(name, "failure_rate_threshold", config.failure_rate_threshold, DEFAULT_FAILURE_RATE_THRESHOLD, 100)?;
-        let slow_ms = at_most(name, "slow_call_duration_ms", config.slow_call_duration_ms, "0 (not tracked) to 86400000 (24 hours)")?;
-        let slow_rate = count(name, "slow_call_rate_threshold", config.slow_call_rate_threshold, DEFAULT_SLOW_CALL_RATE_THRESHOLD, 100)?;
+        let rate = count(
+            name,
+            "failure_rate_threshold",
+            config.failure_rate_threshold,
+            DEFAULT_FAILURE_RATE_THRESHOLD,
+            100,
+        )?;
+        let slow_ms = at_most(
+            name,
+            "slow_call_duration_ms",
+            config.slow_call_duration_ms,
+            "0 (not tracked) to 86400000 (24 hours)",
+        )?;
+        let slow_rate = count(
+            name,
+            "slow_call_rate_threshold",
+            config.slow_call_rate_threshold,
+            DEFAULT_SLOW_CALL_RATE_THRESHOLD,
+            100,
+        )?;
         (minimum, rate, slow_ms, slow_rate)
     } else {
-        unused("minimum_calls", &config.minimum_calls, config.minimum_calls != 0)?;
-        unused("failure_rate_threshold", &config.failure_rate_threshold, config.failure_rate_threshold != 0)?;
-        unused("slow_call_duration_ms", &config.slow_call_duration_ms, config.slow_call_duration_ms != 0)?;
-        unused("slow_call_rate_threshold", &config.slow_call_rate_threshold, config.slow_call_rate_threshold != 0)?;
+        unused(
+            "minimum_calls",
+            &config.minimum_calls,
+            config.minimum_calls != 0,
+        )?;
+        unused(
+            "failure_rate_threshold",
+            &config.failure_rate_threshold,
+            config.failure_rate_threshold != 0,
+        )?;
+        unused(
+            "slow_call_duration_ms",
+            &config.slow_call_duration_ms,
+            config.slow_call_duration_ms != 0,
+        )?;
+        unused(
+            "slow_call_rate_threshold",
+            &config.slow_call_rate_threshold,
+            config.slow_call_rate_threshold != 0,
+        )?;
         (0, 0, 0, 0)
     };
     if strategy.is_window() {
@@ -343,10 +434,17 @@ pub(crate) fn validate(
     } else if (1.0..=MAX_BACKOFF_MULTIPLIER).contains(&multiplier) {
         multiplier
     } else {
-        return err(name, "backoff_multiplier", &multiplier, "1.0 to 10.0, or 0 for the default 1.0 (no backoff)".into());
+        return err(
+            name,
+            "backoff_multiplier",
+            &multiplier,
+            "1.0 to 10.0, or 0 for the default 1.0 (no backoff)".into(),
+        );
     };
     resolved.backoff_multiplier = backoff_multiplier;
-    let default_max = timeout_secs.saturating_mul(DEFAULT_MAX_TIMEOUT_FACTOR).min(MAX_TIMEOUT_SECS);
+    let default_max = timeout_secs
+        .saturating_mul(DEFAULT_MAX_TIMEOUT_FACTOR)
+        .min(MAX_TIMEOUT_SECS);
     let max_timeout_secs = match config.max_timeout_secs {
         0 => default_max,
         v if (timeout_secs..=MAX_TIMEOUT_SECS).contains(&v) => v,
@@ -361,10 +459,20 @@ pub(crate) fn validate(
     };
     resolved.max_timeout_secs = max_timeout_secs;
     if config.jitter_percent > MAX_JITTER_PERCENT {
-        return err(name, "jitter_percent", &config.jitter_percent, "0 to 50".into());
+        return err(
+            name,
+            "jitter_percent",
+            &config.jitter_percent,
+            "0 to 50".into(),
+        );
     }
     resolved.jitter_percent = config.jitter_percent;
-    resolved.half_open_max_wait_ms = at_most(name, "half_open_max_wait_ms", config.half_open_max_wait_ms, "0 (no limit) to 86400000 (24 hours)")?;
+    resolved.half_open_max_wait_ms = at_most(
+        name,
+        "half_open_max_wait_ms",
+        config.half_open_max_wait_ms,
+        "0 (no limit) to 86400000 (24 hours)",
+    )?;
 
     let settings = Settings {
         strategy,
@@ -388,7 +496,13 @@ pub(crate) fn validate(
 }
 
 /// A count field where 0 means `default` and the rest must lie in `1..=max`.
-fn count(name: &str, field: &'static str, value: u32, default: u32, max: u32) -> Result<u32, ConfigError> {
+fn count(
+    name: &str,
+    field: &'static str,
+    value: u32,
+    default: u32,
+    max: u32,
+) -> Result<u32, ConfigError> {
     match value {
         0 => Ok(default),
         v if v <= max => Ok(v),
@@ -402,7 +516,12 @@ fn count(name: &str, field: &'static str, value: u32, default: u32, max: u32) ->
 }
 
 /// A milliseconds field where 0 means "off" and the rest must be at most 24 hours.
-fn at_most(name: &str, field: &'static str, value: u64, allowed: &'static str) -> Result<u64, ConfigError> {
+fn at_most(
+    name: &str,
+    field: &'static str,
+    value: u64,
+    allowed: &'static str,
+) -> Result<u64, ConfigError> {
     if value <= MAX_CALL_TIMEOUT_MS {
         Ok(value)
     } else {

@@ -135,19 +135,24 @@ impl Limits {
         self.strategy.store(s.strategy as u8, Relaxed);
         self.failure_threshold.store(s.failure_threshold, Relaxed);
         self.success_threshold.store(s.success_threshold, Relaxed);
-        self.half_open_max_calls.store(s.half_open_max_calls, Relaxed);
+        self.half_open_max_calls
+            .store(s.half_open_max_calls, Relaxed);
         self.open_ms.store(s.open_ms, Relaxed);
         self.call_timeout_ms.store(s.call_timeout_ms, Relaxed);
         self.window_size.store(s.window_size, Relaxed);
         self.window_ms.store(s.window_ms, Relaxed);
         self.minimum_calls.store(s.minimum_calls, Relaxed);
-        self.failure_rate_percent.store(s.failure_rate_percent, Relaxed);
+        self.failure_rate_percent
+            .store(s.failure_rate_percent, Relaxed);
         self.slow_call_ms.store(s.slow_call_ms, Relaxed);
-        self.slow_call_rate_percent.store(s.slow_call_rate_percent, Relaxed);
-        self.backoff_multiplier.store(s.backoff_multiplier.to_bits(), Relaxed);
+        self.slow_call_rate_percent
+            .store(s.slow_call_rate_percent, Relaxed);
+        self.backoff_multiplier
+            .store(s.backoff_multiplier.to_bits(), Relaxed);
         self.max_open_ms.store(s.max_open_ms, Relaxed);
         self.jitter_percent.store(s.jitter_percent, Relaxed);
-        self.half_open_max_wait_ms.store(s.half_open_max_wait_ms, Relaxed);
+        self.half_open_max_wait_ms
+            .store(s.half_open_max_wait_ms, Relaxed);
     }
 
     #[inline]
@@ -545,7 +550,13 @@ impl Inner {
     }
 
     /// The half-open rule: whether the trials so far close or reopen the circuit.
-    fn trial_decision(&self, ho: &mut HalfOpen, w: Word, failed: bool, slow: bool) -> Option<Changed> {
+    fn trial_decision(
+        &self,
+        ho: &mut HalfOpen,
+        w: Word,
+        failed: bool,
+        slow: bool,
+    ) -> Option<Changed> {
         let reopen = Word::new(State::Open, w.next_gen(), 0);
         let close = Word::new(State::Closed, w.next_gen(), 0);
         if !self.limits.strategy().is_window() {
@@ -640,7 +651,9 @@ impl Inner {
             to: to.state(),
             reason,
         };
-        self.publish_state(changed, now);
+        if changed.from != changed.to {
+            self.publish_state(changed, now);
+        }
         Ok(changed)
     }
 
@@ -707,7 +720,11 @@ impl Inner {
     pub(crate) fn window_tally(&self, now_ms: u64) -> Tally {
         match self.limits.strategy() {
             Strategy::Consecutive => Tally::default(),
-            Strategy::CountWindow => self.count_window.get().map(CountWindow::tally).unwrap_or_default(),
+            Strategy::CountWindow => self
+                .count_window
+                .get()
+                .map(CountWindow::tally)
+                .unwrap_or_default(),
             Strategy::TimeWindow => self
                 .time_window
                 .get()
@@ -787,8 +804,12 @@ impl Inner {
         }
     }
 
-    /// Logs a state change as a `tracing` event (target `plexspaces_circuit_breaker`).
+    /// Logs a state change as a `tracing` event (target `plexspaces_circuit_breaker`). A
+    /// reset of a closed circuit changes only the generation, and is not logged.
     fn trace(&self, c: Changed) {
+        if c.from == c.to {
+            return;
+        }
         let (from, to, reason) = (c.from.as_str(), c.to.as_str(), c.reason.as_str());
         if matches!(c.to, State::Open | State::ForcedOpen) {
             tracing::warn!(

@@ -44,7 +44,12 @@ pub(crate) enum Verdict {
 impl Tally {
     /// The rate rule: with at least `minimum_calls` calls, open when the failure rate or the
     /// slow-call rate is at or above its threshold (percent, inclusive).
-    pub(crate) fn verdict(self, minimum_calls: u32, failure_pct: u32, slow_pct: u32) -> Option<Verdict> {
+    pub(crate) fn verdict(
+        self,
+        minimum_calls: u32,
+        failure_pct: u32,
+        slow_pct: u32,
+    ) -> Option<Verdict> {
         if self.calls == 0 || self.calls < minimum_calls {
             return None;
         }
@@ -130,8 +135,11 @@ impl CountWindow {
         let epoch = (self.geometry.load(Acquire) >> 32) as u32;
         let next = epoch.wrapping_add(1).max(1);
         // The tally first: a writer that still sees the old geometry then fails its update.
-        self.tally.0.store(pack_tally(next, Tally::default()), Release);
-        self.geometry.store(pack_geometry(next, size, block_for(size)), Release);
+        self.tally
+            .0
+            .store(pack_tally(next, Tally::default()), Release);
+        self.geometry
+            .store(pack_geometry(next, size, block_for(size)), Release);
     }
 
     /// Records one outcome; returns the window's tally when the outcome was a failure or a
@@ -139,7 +147,11 @@ impl CountWindow {
     #[inline]
     pub(crate) fn record(&self, outcome: u8) -> Option<Tally> {
         let g = self.geometry.load(Acquire);
-        let (epoch, size, block) = ((g >> 32) as u32, (g >> 16) as u32 & 0xFFFF, g as u32 & 0xFFFF);
+        let (epoch, size, block) = (
+            (g >> 32) as u32,
+            (g >> 16) as u32 & 0xFFFF,
+            g as u32 & 0xFFFF,
+        );
         let index = match self.cursors.get(slot::current()) {
             // This thread's own cursor: plain loads and stores.
             Some(Padded(c)) => {
@@ -159,7 +171,11 @@ impl CountWindow {
         };
         let new = entry(epoch, outcome);
         let old = self.ring[index as usize].swap(new, AcqRel);
-        let old_outcome = if old >> 8 == epoch & 0xFF_FFFF { old as u8 } else { 0 };
+        let old_outcome = if old >> 8 == epoch & 0xFF_FFFF {
+            old as u8
+        } else {
+            0
+        };
         let judged = outcome & (FAILED | SLOW) != 0;
         if old_outcome == outcome | PRESENT {
             // Same outcome replaced: nothing shared changes.
@@ -183,7 +199,12 @@ impl CountWindow {
                 failures: apply(t.failures, failures),
                 slow: apply(t.slow, slow),
             };
-            match self.tally.0.compare_exchange_weak(current, pack_tally(epoch, next), AcqRel, Acquire) {
+            match self.tally.0.compare_exchange_weak(
+                current,
+                pack_tally(epoch, next),
+                AcqRel,
+                Acquire,
+            ) {
                 Ok(_) => return judged.then_some(next),
                 Err(actual) => current = actual,
             }
@@ -258,8 +279,10 @@ impl TimeWindow {
     /// Empties the window and gives it a new length.
     pub(crate) fn reset(&self, window_ms: u64) {
         let epoch = (self.geometry.load(Acquire) >> 32) as u32;
-        self.geometry
-            .store(Self::geometry(epoch.wrapping_add(1).max(1), window_ms), Release);
+        self.geometry.store(
+            Self::geometry(epoch.wrapping_add(1).max(1), window_ms),
+            Release,
+        );
     }
 
     /// Records one outcome at `now_ms`; returns the window's tally when the outcome was a
@@ -333,7 +356,8 @@ impl TimeWindow {
             for b in &shard.0 {
                 let tag = b.tag.load(Acquire);
                 let abs = tag & ABS_MASK;
-                if (tag >> ABS_BITS) as u32 == epoch & 0xFF_FFFF && abs >= oldest && abs <= now_abs {
+                if (tag >> ABS_BITS) as u32 == epoch & 0xFF_FFFF && abs >= oldest && abs <= now_abs
+                {
                     t.calls += b.calls.load(Relaxed);
                     t.failures += b.failures.load(Relaxed);
                     t.slow += b.slow.load(Relaxed);
@@ -354,20 +378,55 @@ mod tests {
         for _ in 0..10 {
             assert_eq!(w.record(0), None);
         }
-        assert_eq!(w.tally(), Tally { calls: 4, failures: 0, slow: 0 });
+        assert_eq!(
+            w.tally(),
+            Tally {
+                calls: 4,
+                failures: 0,
+                slow: 0
+            }
+        );
         w.record(FAILED);
         w.record(FAILED | SLOW);
-        assert_eq!(w.tally(), Tally { calls: 4, failures: 2, slow: 1 });
+        assert_eq!(
+            w.tally(),
+            Tally {
+                calls: 4,
+                failures: 2,
+                slow: 1
+            }
+        );
         for _ in 0..4 {
             w.record(0);
         }
-        assert_eq!(w.tally(), Tally { calls: 4, failures: 0, slow: 0 });
+        assert_eq!(
+            w.tally(),
+            Tally {
+                calls: 4,
+                failures: 0,
+                slow: 0
+            }
+        );
         w.reset(2);
         assert_eq!(w.tally(), Tally::default());
         w.record(FAILED);
-        assert_eq!(w.record(FAILED), Some(Tally { calls: 2, failures: 2, slow: 0 }));
+        assert_eq!(
+            w.record(FAILED),
+            Some(Tally {
+                calls: 2,
+                failures: 2,
+                slow: 0
+            })
+        );
         assert_eq!(w.record(0), None);
-        assert_eq!(w.tally(), Tally { calls: 2, failures: 1, slow: 0 });
+        assert_eq!(
+            w.tally(),
+            Tally {
+                calls: 2,
+                failures: 1,
+                slow: 0
+            }
+        );
     }
 
     #[test]
@@ -376,11 +435,39 @@ mod tests {
         w.record(0, 0);
         w.record(500, FAILED);
         w.record(4_200, FAILED);
-        assert_eq!(w.tally(4_200), Tally { calls: 3, failures: 2, slow: 0 });
+        assert_eq!(
+            w.tally(4_200),
+            Tally {
+                calls: 3,
+                failures: 2,
+                slow: 0
+            }
+        );
         // At 10.0 s the bucket [0, 1 s) has left the window.
-        assert_eq!(w.tally(9_999), Tally { calls: 3, failures: 2, slow: 0 });
-        assert_eq!(w.tally(10_000), Tally { calls: 1, failures: 1, slow: 0 });
-        assert_eq!(w.tally(13_999), Tally { calls: 1, failures: 1, slow: 0 });
+        assert_eq!(
+            w.tally(9_999),
+            Tally {
+                calls: 3,
+                failures: 2,
+                slow: 0
+            }
+        );
+        assert_eq!(
+            w.tally(10_000),
+            Tally {
+                calls: 1,
+                failures: 1,
+                slow: 0
+            }
+        );
+        assert_eq!(
+            w.tally(13_999),
+            Tally {
+                calls: 1,
+                failures: 1,
+                slow: 0
+            }
+        );
         assert_eq!(w.tally(14_000), Tally::default());
         w.reset(10_000);
         assert_eq!(w.tally(4_200), Tally::default());
@@ -388,7 +475,11 @@ mod tests {
 
     #[test]
     fn verdict_is_inclusive_and_waits_for_minimum_calls() {
-        let t = |calls, failures, slow| Tally { calls, failures, slow };
+        let t = |calls, failures, slow| Tally {
+            calls,
+            failures,
+            slow,
+        };
         assert_eq!(t(9, 9, 0).verdict(10, 50, 100), None);
         assert_eq!(t(10, 5, 0).verdict(10, 50, 100), Some(Verdict::FailureRate));
         assert_eq!(t(10, 4, 0).verdict(10, 50, 100), None);
