@@ -281,3 +281,76 @@ fn boxed_errors_carry_the_breaker_error() {
         Some(&CircuitBreakerError::CircuitOpen)
     );
 }
+
+// ---- the window strategies through the attribute -------------------------------------------
+
+#[circuit_breaker(
+    name = "args-count-window",
+    failure_strategy = "count_window",
+    window_size = 10,
+    minimum_calls = 4,
+    failure_rate_threshold = 50,
+    slow_call_duration_ms = 500,
+    slow_call_rate_threshold = 80,
+    half_open_max_calls = 2,
+    timeout_secs = 10,
+    backoff_multiplier = 2,
+    max_timeout_secs = 60,
+    jitter_percent = 10,
+    half_open_max_wait_ms = 5000
+)]
+async fn windowed(fail: bool) -> anyhow::Result<()> {
+    if fail {
+        anyhow::bail!("down");
+    }
+    Ok(())
+}
+
+#[circuit_breaker(
+    name = "args-time-window",
+    failure_strategy = "time_window",
+    window_secs = 30,
+    minimum_calls = 2
+)]
+fn timed(fail: bool) -> anyhow::Result<()> {
+    if fail {
+        anyhow::bail!("down");
+    }
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn window_strategies_and_their_fields_through_the_attribute() {
+    windowed(false).await.unwrap();
+    windowed(false).await.unwrap();
+    windowed(true).await.unwrap_err();
+    let breaker = registry().get("args-count-window").unwrap();
+    assert_eq!(
+        breaker.state(),
+        State::Closed,
+        "1 of 3 calls failed, below the minimum"
+    );
+    windowed(true).await.unwrap_err(); // 2 of 4: 50%
+    assert_eq!(breaker.state(), State::Open);
+    let c = breaker.config();
+    assert_eq!(
+        (
+            c.window_size,
+            c.minimum_calls,
+            c.slow_call_duration_ms,
+            c.slow_call_rate_threshold
+        ),
+        (10, 4, 500, 80)
+    );
+    assert_eq!(
+        (c.backoff_multiplier, c.max_timeout_secs, c.jitter_percent),
+        (2.0, 60, 10)
+    );
+    assert_eq!(c.half_open_max_wait_ms, 5000);
+
+    timed(true).unwrap_err();
+    timed(true).unwrap_err();
+    let breaker = registry().get("args-time-window").unwrap();
+    assert_eq!(breaker.state(), State::Open);
+    assert_eq!(breaker.config().window_secs, 30);
+}

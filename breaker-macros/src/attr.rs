@@ -13,11 +13,31 @@ pub(crate) const KEYS: &[&str] = &[
     "half_open_max_calls",
     "call_timeout_ms",
     "failure_strategy",
+    "window_size",
+    "window_secs",
+    "minimum_calls",
+    "failure_rate_threshold",
+    "slow_call_duration_ms",
+    "slow_call_rate_threshold",
+    "backoff_multiplier",
+    "max_timeout_secs",
+    "jitter_percent",
+    "half_open_max_wait_ms",
     "config",
     "fallback",
     "is_failure",
     "crate",
 ];
+
+/// Which strategies use a field.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Uses {
+    All,
+    Consecutive,
+    Windows,
+    CountWindow,
+    TimeWindow,
+}
 
 /// A number field of `CircuitBreakerConfig`, with its allowed range (the runtime's limits).
 #[derive(Clone, Copy)]
@@ -30,6 +50,7 @@ pub(crate) struct NumberField {
     pub(crate) max: u64,
     /// `true` for a `u64` field, `false` for a `u32` one.
     pub(crate) wide: bool,
+    pub(crate) uses: Uses,
 }
 
 pub(crate) const NUMBER_FIELDS: &[NumberField] = &[
@@ -39,6 +60,7 @@ pub(crate) const NUMBER_FIELDS: &[NumberField] = &[
         min: 1,
         max: 1_000_000,
         wide: false,
+        uses: Uses::Consecutive,
     },
     NumberField {
         key: "failure_threshold",
@@ -46,6 +68,7 @@ pub(crate) const NUMBER_FIELDS: &[NumberField] = &[
         min: 1,
         max: 1_000_000,
         wide: false,
+        uses: Uses::Consecutive,
     },
     NumberField {
         key: "success_threshold",
@@ -53,6 +76,7 @@ pub(crate) const NUMBER_FIELDS: &[NumberField] = &[
         min: 1,
         max: 10_000,
         wide: false,
+        uses: Uses::Consecutive,
     },
     NumberField {
         key: "timeout_secs",
@@ -60,6 +84,7 @@ pub(crate) const NUMBER_FIELDS: &[NumberField] = &[
         min: 1,
         max: 2_592_000,
         wide: false,
+        uses: Uses::All,
     },
     NumberField {
         key: "half_open_max_calls",
@@ -67,6 +92,7 @@ pub(crate) const NUMBER_FIELDS: &[NumberField] = &[
         min: 1,
         max: 10_000,
         wide: false,
+        uses: Uses::All,
     },
     NumberField {
         key: "call_timeout_ms",
@@ -74,6 +100,79 @@ pub(crate) const NUMBER_FIELDS: &[NumberField] = &[
         min: 1,
         max: 86_400_000,
         wide: true,
+        uses: Uses::All,
+    },
+    NumberField {
+        key: "window_size",
+        field: "window_size",
+        min: 1,
+        max: 1_000,
+        wide: false,
+        uses: Uses::CountWindow,
+    },
+    NumberField {
+        key: "window_secs",
+        field: "window_secs",
+        min: 1,
+        max: 3_600,
+        wide: false,
+        uses: Uses::TimeWindow,
+    },
+    NumberField {
+        key: "minimum_calls",
+        field: "minimum_calls",
+        min: 1,
+        max: 1_000_000,
+        wide: false,
+        uses: Uses::Windows,
+    },
+    NumberField {
+        key: "failure_rate_threshold",
+        field: "failure_rate_threshold",
+        min: 1,
+        max: 100,
+        wide: false,
+        uses: Uses::Windows,
+    },
+    NumberField {
+        key: "slow_call_duration_ms",
+        field: "slow_call_duration_ms",
+        min: 1,
+        max: 86_400_000,
+        wide: true,
+        uses: Uses::Windows,
+    },
+    NumberField {
+        key: "slow_call_rate_threshold",
+        field: "slow_call_rate_threshold",
+        min: 1,
+        max: 100,
+        wide: false,
+        uses: Uses::Windows,
+    },
+    NumberField {
+        key: "max_timeout_secs",
+        field: "max_timeout_secs",
+        min: 1,
+        max: 2_592_000,
+        wide: false,
+        uses: Uses::All,
+    },
+    NumberField {
+        key: "jitter_percent",
+        field: "jitter_percent",
+        min: 1,
+        max: 50,
+        wide: false,
+        uses: Uses::All,
+    },
+    NumberField {
+        key: "half_open_max_wait_ms",
+        field: "half_open_max_wait_ms",
+        min: 1,
+        max: 86_400_000,
+        wide: true,
+        uses: Uses::All,
     },
 ];
 
@@ -81,10 +180,12 @@ pub(crate) const NUMBER_FIELDS: &[NumberField] = &[
 #[derive(Default)]
 pub(crate) struct Args {
     pub(crate) name: Option<LitStr>,
-    /// `(field, value)` pairs, each field at most once.
-    pub(crate) numbers: Vec<(NumberField, LitInt)>,
-    /// The strategy's enum variant (`FailureStrategyConsecutive`).
-    pub(crate) failure_strategy: Option<(LitStr, &'static str)>,
+    /// `(field, key, value)`, each field at most once.
+    pub(crate) numbers: Vec<(NumberField, Path, LitInt)>,
+    /// `backoff_multiplier`, checked to lie in 1.0 to 10.0.
+    pub(crate) backoff_multiplier: Option<(Path, f64)>,
+    /// The strategy's enum variant (`FailureStrategyConsecutive`), and what it stands for.
+    pub(crate) failure_strategy: Option<(LitStr, &'static str, Uses)>,
     pub(crate) config: Option<Path>,
     pub(crate) fallback: Option<Path>,
     pub(crate) is_failure: Option<Path>,
@@ -93,8 +194,21 @@ pub(crate) struct Args {
     seen: Vec<String>,
 }
 
-/// Strategies by the name the attribute takes, and the variant they stand for.
-const STRATEGIES: &[(&str, &str)] = &[("consecutive", "FailureStrategyConsecutive")];
+/// Strategies by the name the attribute takes, the variant they stand for, and the fields
+/// that belong to them.
+const STRATEGIES: &[(&str, &str, Uses)] = &[
+    (
+        "consecutive",
+        "FailureStrategyConsecutive",
+        Uses::Consecutive,
+    ),
+    (
+        "count_window",
+        "FailureStrategyCountWindow",
+        Uses::CountWindow,
+    ),
+    ("time_window", "FailureStrategyTimeWindow", Uses::TimeWindow),
+];
 
 impl Args {
     /// Parses one `key = value` of the attribute.
@@ -147,10 +261,10 @@ impl Args {
             "failure_strategy" => {
                 let lit = lit_str(&value, &key)?;
                 let chosen = lit.value();
-                match STRATEGIES.iter().find(|(name, _)| *name == chosen) {
-                    Some((_, variant)) => self.failure_strategy = Some((lit, variant)),
+                match STRATEGIES.iter().find(|(name, _, _)| *name == chosen) {
+                    Some((_, variant, uses)) => self.failure_strategy = Some((lit, variant, *uses)),
                     None => {
-                        let names: Vec<&str> = STRATEGIES.iter().map(|(n, _)| *n).collect();
+                        let names: Vec<&str> = STRATEGIES.iter().map(|(n, _, _)| *n).collect();
                         return Err(syn::Error::new_spanned(
                             lit,
                             format!(
@@ -158,6 +272,32 @@ impl Args {
                                 list(&names)
                             ),
                         ));
+                    }
+                }
+            }
+            "backoff_multiplier" => {
+                let parsed =
+                    match &value {
+                        Expr::Lit(ExprLit {
+                            lit: Lit::Float(f), ..
+                        }) if f.suffix().is_empty() => f.base10_parse::<f64>().ok(),
+                        Expr::Lit(ExprLit {
+                            lit: Lit::Int(i), ..
+                        }) if i.suffix().is_empty() => i.base10_parse::<u32>().ok().map(f64::from),
+                        other => return Err(syn::Error::new_spanned(
+                            other,
+                            "`backoff_multiplier` takes a number, as in `backoff_multiplier = 2.0`",
+                        )),
+                    };
+                match parsed {
+                    Some(v) if (1.0..=10.0).contains(&v) => {
+                        self.backoff_multiplier = Some((meta.path.clone(), v));
+                    }
+                    _ => {
+                        return Err(syn::Error::new_spanned(
+                            value,
+                            "`backoff_multiplier` must be between 1.0 and 10.0",
+                        ))
                     }
                 }
             }
@@ -181,7 +321,75 @@ impl Args {
                     .expect("every number key is in NUMBER_FIELDS");
                 let lit = lit_int(&value, &key)?;
                 check_range(&lit, field)?;
-                self.numbers.push((field, lit));
+                self.numbers.push((field, meta.path.clone(), lit));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Args {
+    /// The checks across arguments, once all are parsed: each field belongs to the strategy
+    /// chosen, `minimum_calls` fits the window, `max_timeout_secs` is not below the open
+    /// period. Skipped where a `config = path` base could change the answer.
+    pub(crate) fn check(&self) -> syn::Result<()> {
+        if self.config.is_some() {
+            return Ok(());
+        }
+        let (strategy, strategy_name) = match &self.failure_strategy {
+            Some((lit, _, uses)) => (*uses, lit.value()),
+            None => (Uses::Consecutive, "consecutive".to_string()),
+        };
+        for (field, key, _) in &self.numbers {
+            let fits = match field.uses {
+                Uses::All => true,
+                Uses::Consecutive => strategy == Uses::Consecutive,
+                Uses::Windows => strategy != Uses::Consecutive,
+                Uses::CountWindow | Uses::TimeWindow => strategy == field.uses,
+            };
+            if !fits {
+                let needs = match field.uses {
+                    Uses::Consecutive => "the `consecutive` strategy (the default)",
+                    Uses::Windows => "`failure_strategy = \"count_window\"` or `\"time_window\"`",
+                    Uses::CountWindow => "`failure_strategy = \"count_window\"`",
+                    Uses::TimeWindow => "`failure_strategy = \"time_window\"`",
+                    Uses::All => unreachable!("fits every strategy"),
+                };
+                return Err(syn::Error::new_spanned(
+                    key,
+                    format!(
+                        "`{}` belongs to {needs}, but this breaker uses the `{strategy_name}` strategy",
+                        field.key
+                    ),
+                ));
+            }
+        }
+        let value = |name: &str| {
+            self.numbers
+                .iter()
+                .find(|(f, _, _)| f.field == name)
+                .map(|(_, key, lit)| (key, lit.base10_parse::<u64>().unwrap_or(0)))
+        };
+        if let Some((key, minimum)) = value("minimum_calls") {
+            let window = value("window_size").map_or(100, |(_, v)| v);
+            if strategy == Uses::CountWindow && minimum > window {
+                return Err(syn::Error::new_spanned(
+                    key,
+                    format!(
+                        "`minimum_calls` ({minimum}) cannot exceed the `window_size` ({window})"
+                    ),
+                ));
+            }
+        }
+        if let Some((key, max)) = value("max_timeout_secs") {
+            let timeout = value("timeout_secs").map_or(60, |(_, v)| v);
+            if max < timeout {
+                return Err(syn::Error::new_spanned(
+                    key,
+                    format!(
+                        "`max_timeout_secs` ({max}) cannot be below `timeout_secs` ({timeout})"
+                    ),
+                ));
             }
         }
         Ok(())

@@ -19,7 +19,7 @@ pub(crate) fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStre
     };
     let mut parsed = Args::default();
     let parser = syn::meta::parser(|meta| parsed.parse_meta(meta));
-    if let Err(e) = syn::parse::Parser::parse2(parser, args) {
+    if let Err(e) = syn::parse::Parser::parse2(parser, args).and_then(|()| parsed.check()) {
         return with_error(item, e);
     }
     match expand(&parsed, func) {
@@ -205,13 +205,17 @@ fn callsite(args: &Args, krate: &syn::Path, func: &ItemFn) -> TokenStream {
     if let Some(name) = &args.name {
         sets.push(quote!(__cb_config.name = ::std::string::String::from(#name);));
     }
-    for (field, lit) in &args.numbers {
+    for (field, _, lit) in &args.numbers {
         let ident = format_ident!("{}", field.field);
         let suffix = if field.wide { "u64" } else { "u32" };
         let lit = syn::LitInt::new(&format!("{}{suffix}", lit.base10_digits()), lit.span());
         sets.push(quote!(__cb_config.#ident = #lit;));
     }
-    if let Some((_, variant)) = &args.failure_strategy {
+    if let Some((_, multiplier)) = &args.backoff_multiplier {
+        let lit = proc_macro2::Literal::f64_suffixed(*multiplier);
+        sets.push(quote!(__cb_config.backoff_multiplier = #lit;));
+    }
+    if let Some((_, variant, _)) = &args.failure_strategy {
         let variant = format_ident!("{}", variant);
         sets.push(quote!(__cb_config.failure_strategy = #krate::FailureStrategy::#variant as i32;));
     }

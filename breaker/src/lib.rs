@@ -138,7 +138,8 @@ pub use state::State;
 ///
 /// # Arguments
 /// All optional; literal values are checked at compile time against the ranges of
-/// [`CircuitBreakerConfig`].
+/// [`CircuitBreakerConfig`], and so is each field's fit with the strategy chosen (a
+/// `window_size` needs `failure_strategy = "count_window"`, a `threshold` the consecutive one).
 ///
 /// | argument | meaning |
 /// | --- | --- |
@@ -148,7 +149,17 @@ pub use state::State;
 /// | `timeout_secs = N` | seconds the circuit stays open (1 to 2,592,000; default 60) |
 /// | `half_open_max_calls = N` | trials in flight at once (1 to 10,000; default `success_threshold`) |
 /// | `call_timeout_ms = N` | deadline of one call, a failure when exceeded (1 to 86,400,000; default none) |
-/// | `failure_strategy = "consecutive"` | the failure strategy |
+/// | `failure_strategy = "..."` | `"consecutive"` (default), `"count_window"` or `"time_window"` |
+/// | `window_size = N` | count window: the last N calls (1 to 1,000; default 100) |
+/// | `window_secs = N` | time window: the last N seconds, in 10 buckets (1 to 3,600; default 60) |
+/// | `minimum_calls = N` | window strategies: no decision below N calls in the window (default 100, at most `window_size`) |
+/// | `failure_rate_threshold = N` | window strategies: open at N% failures or more (1 to 100; default 50) |
+/// | `slow_call_duration_ms = N` | window strategies: a call of N ms or longer is slow (default: not tracked) |
+/// | `slow_call_rate_threshold = N` | window strategies: open at N% slow calls or more (1 to 100; default 100) |
+/// | `backoff_multiplier = X` | each reopen without a close multiplies the open period by X (1.0 to 10.0; default 1.0) |
+/// | `max_timeout_secs = N` | the longest open period backoff reaches (default 10 x `timeout_secs`) |
+/// | `jitter_percent = N` | random +/- N% on each open period (1 to 50; default none) |
+/// | `half_open_max_wait_ms = N` | a trial running longer counts as failed and reopens (default: no limit) |
 /// | `config = path` | a `fn() -> CircuitBreakerConfig` as the base, for what attributes cannot say; the attribute's own keys win over it, and its `name` is used when the attribute has none |
 /// | `fallback = path` | called with the same arguments when the breaker rejects or times out the call; returns the function's type (`async` for an `async fn`). Methods use `fallback = Self::other`. With a fallback the return type need not be a `Result` |
 /// | `is_failure = path` | a `fn(&E) -> bool`: errors for which it returns `false` are returned unchanged without counting against the service |
