@@ -50,8 +50,16 @@ fn breaker(name: &str, strategy: FailureStrategy) -> CircuitBreaker {
         name: name.into(),
         failure_strategy: strategy as i32,
         failure_threshold: if window { 0 } else { 1_000_000 },
-        window_size: if strategy == FailureStrategy::FailureStrategyCountWindow { 100 } else { 0 },
-        window_secs: if strategy == FailureStrategy::FailureStrategyTimeWindow { 60 } else { 0 },
+        window_size: if strategy == FailureStrategy::FailureStrategyCountWindow {
+            100
+        } else {
+            0
+        },
+        window_secs: if strategy == FailureStrategy::FailureStrategyTimeWindow {
+            60
+        } else {
+            0
+        },
         timeout_secs: 3600,
         ..Default::default()
     })
@@ -59,15 +67,30 @@ fn breaker(name: &str, strategy: FailureStrategy) -> CircuitBreaker {
 
 fn strategies() -> [(&'static str, CircuitBreaker); 3] {
     [
-        ("consecutive", breaker("bench-consecutive", FailureStrategy::FailureStrategyConsecutive)),
-        ("count_window", breaker("bench-count", FailureStrategy::FailureStrategyCountWindow)),
-        ("time_window", breaker("bench-time", FailureStrategy::FailureStrategyTimeWindow)),
+        (
+            "consecutive",
+            breaker(
+                "bench-consecutive",
+                FailureStrategy::FailureStrategyConsecutive,
+            ),
+        ),
+        (
+            "count_window",
+            breaker("bench-count", FailureStrategy::FailureStrategyCountWindow),
+        ),
+        (
+            "time_window",
+            breaker("bench-time", FailureStrategy::FailureStrategyTimeWindow),
+        ),
     ]
 }
 
 fn recloser() -> recloser::Recloser {
     // Its default, the nearest peer of a count window: a ring of the last 100 calls.
-    recloser::Recloser::custom().closed_len(100).open_wait(Duration::from_secs(3600)).build()
+    recloser::Recloser::custom()
+        .closed_len(100)
+        .open_wait(Duration::from_secs(3600))
+        .build()
 }
 
 fn failsafe() -> impl failsafe::CircuitBreaker + Sync {
@@ -80,44 +103,56 @@ fn failsafe() -> impl failsafe::CircuitBreaker + Sync {
 }
 
 fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
 }
 
-fn single_thread_sync(c: &mut Criterion) {
-    let mut g = c.benchmark_group("sync_1_thread");
+/// The same loop for every sync benchmark, on 1 or 2 threads, so that the rows compare.
+fn sync_group(c: &mut Criterion, group: &str, threads: usize) {
+    let mut g = c.benchmark_group(group);
     g.bench_function("bare", |b| {
-        let mut i = 0u64;
-        b.iter(|| {
-            i += 1;
-            black_box(work(i))
+        b.iter_custom(|n| {
+            threads_loop(threads, n, |i| {
+                let _ = black_box(work(i));
+            })
         })
     });
     for (name, cb) in strategies() {
         g.bench_function(name, |b| {
-            let mut i = 0u64;
-            b.iter(|| {
-                i += 1;
-                black_box(cb.call(|| work(i)))
+            b.iter_custom(|n| {
+                threads_loop(threads, n, |i| {
+                    let _ = black_box(cb.call(|| work(i)));
+                })
             })
         });
     }
     let rc = recloser();
     g.bench_function("recloser", |b| {
-        let mut i = 0u64;
-        b.iter(|| {
-            i += 1;
-            black_box(rc.call(|| work(i)))
+        b.iter_custom(|n| {
+            threads_loop(threads, n, |i| {
+                let _ = black_box(rc.call(|| work(i)));
+            })
         })
     });
     let fs = failsafe();
     g.bench_function("failsafe", |b| {
-        let mut i = 0u64;
-        b.iter(|| {
-            i += 1;
-            black_box(fs.call(|| work(i)))
+        b.iter_custom(|n| {
+            threads_loop(threads, n, |i| {
+                let _ = black_box(fs.call(|| work(i)));
+            })
         })
     });
     g.finish();
+}
+
+fn single_thread_sync(c: &mut Criterion) {
+    sync_group(c, "sync_1_thread", 1);
+}
+
+fn two_threads(c: &mut Criterion) {
+    sync_group(c, "sync_2_threads", 2);
 }
 
 /// `iters` async calls of `one` on a current-thread runtime, timed inside the runtime.
@@ -138,14 +173,20 @@ where
 fn single_thread_async(c: &mut Criterion) {
     let rt = current_thread();
     let mut g = c.benchmark_group("async_1_thread");
-    g.bench_function("bare", |b| b.iter_custom(|n| async_loop(&rt, n, work_async)));
+    g.bench_function("bare", |b| {
+        b.iter_custom(|n| async_loop(&rt, n, work_async))
+    });
     for (name, cb) in strategies() {
         g.bench_function(name, |b| {
             b.iter_custom(|n| async_loop(&rt, n, |i| cb.execute(move || work_async(i))))
         });
     }
-    g.bench_function("plain_fn", |b| b.iter_custom(|n| async_loop(&rt, n, plain_fn)));
-    g.bench_function("annotated_fn", |b| b.iter_custom(|n| async_loop(&rt, n, annotated_fn)));
+    g.bench_function("plain_fn", |b| {
+        b.iter_custom(|n| async_loop(&rt, n, plain_fn))
+    });
+    g.bench_function("annotated_fn", |b| {
+        b.iter_custom(|n| async_loop(&rt, n, annotated_fn))
+    });
     g.finish();
 }
 
@@ -159,15 +200,25 @@ fn rejection(c: &mut Criterion) {
     .unwrap();
     let _ = open.call(|| Err::<(), _>(()));
     assert!(open.call(|| work(1)).is_err());
-    g.bench_function("consecutive", |b| b.iter(|| black_box(open.call(|| work(1)))));
+    g.bench_function("consecutive", |b| {
+        b.iter(|| black_box(open.call(|| work(1))))
+    });
     let forced = breaker("bench-forced", FailureStrategy::FailureStrategyConsecutive);
     forced.force_open();
-    g.bench_function("forced_open", |b| b.iter(|| black_box(forced.call(|| work(1)))));
-    let rc = recloser::Recloser::custom().closed_len(1).open_wait(Duration::from_secs(3600)).build();
+    g.bench_function("forced_open", |b| {
+        b.iter(|| black_box(forced.call(|| work(1))))
+    });
+    let rc = recloser::Recloser::custom()
+        .closed_len(1)
+        .open_wait(Duration::from_secs(3600))
+        .build();
     for _ in 0..3 {
         let _ = rc.call(|| Err::<(), _>(()));
     }
-    assert!(matches!(rc.call(|| work(1)), Err(recloser::Error::Rejected)));
+    assert!(matches!(
+        rc.call(|| work(1)),
+        Err(recloser::Error::Rejected)
+    ));
     g.bench_function("recloser", |b| b.iter(|| black_box(rc.call(|| work(1)))));
     let fs = failsafe::Config::new()
         .failure_policy(failsafe::failure_policy::consecutive_failures(
@@ -176,7 +227,10 @@ fn rejection(c: &mut Criterion) {
         ))
         .build();
     let _ = fs.call(|| Err::<(), _>(()));
-    assert!(matches!(fs.call(|| work(1)), Err(failsafe::Error::Rejected)));
+    assert!(matches!(
+        fs.call(|| work(1)),
+        Err(failsafe::Error::Rejected)
+    ));
     g.bench_function("failsafe", |b| b.iter(|| black_box(fs.call(|| work(1)))));
     g.finish();
 }
@@ -201,29 +255,12 @@ where
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).max().unwrap()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .max()
+            .unwrap()
     })
-}
-
-fn two_threads(c: &mut Criterion) {
-    let mut g = c.benchmark_group("sync_2_threads");
-    g.bench_function("bare", |b| {
-        b.iter_custom(|n| threads_loop(2, n, |i| drop(black_box(work(i)))))
-    });
-    for (name, cb) in strategies() {
-        g.bench_function(name, |b| {
-            b.iter_custom(|n| threads_loop(2, n, |i| drop(black_box(cb.call(|| work(i))))))
-        });
-    }
-    let rc = recloser();
-    g.bench_function("recloser", |b| {
-        b.iter_custom(|n| threads_loop(2, n, |i| drop(black_box(rc.call(|| work(i))))))
-    });
-    let fs = failsafe();
-    g.bench_function("failsafe", |b| {
-        b.iter_custom(|n| threads_loop(2, n, |i| drop(black_box(fs.call(|| work(i))))))
-    });
-    g.finish();
 }
 
 // ---- the summary table -------------------------------------------------------------------
@@ -234,7 +271,10 @@ fn criterion_dir() -> std::path::PathBuf {
 
 /// The mean of one benchmark, in ns per call, from criterion's estimates.
 fn mean_ns(group: &str, id: &str) -> Option<f64> {
-    let path = criterion_dir().join(group).join(id).join("new/estimates.json");
+    let path = criterion_dir()
+        .join(group)
+        .join(id)
+        .join("new/estimates.json");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
     json["mean"]["point_estimate"].as_f64()
 }
@@ -243,21 +283,68 @@ fn summary() -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let groups: [(&str, &[&str]); 4] = [
-        ("sync_1_thread", &["bare", "consecutive", "count_window", "time_window", "recloser", "failsafe"]),
-        ("async_1_thread", &["bare", "consecutive", "count_window", "time_window", "plain_fn", "annotated_fn"]),
-        ("rejected_while_open", &["consecutive", "forced_open", "recloser", "failsafe"]),
-        ("sync_2_threads", &["bare", "consecutive", "count_window", "time_window", "recloser", "failsafe"]),
+        (
+            "sync_1_thread",
+            &[
+                "bare",
+                "consecutive",
+                "count_window",
+                "time_window",
+                "recloser",
+                "failsafe",
+            ],
+        ),
+        (
+            "async_1_thread",
+            &[
+                "bare",
+                "consecutive",
+                "count_window",
+                "time_window",
+                "plain_fn",
+                "annotated_fn",
+            ],
+        ),
+        (
+            "rejected_while_open",
+            &["consecutive", "forced_open", "recloser", "failsafe"],
+        ),
+        (
+            "sync_2_threads",
+            &[
+                "bare",
+                "consecutive",
+                "count_window",
+                "time_window",
+                "recloser",
+                "failsafe",
+            ],
+        ),
     ];
-    writeln!(out, "| group | benchmark | ns per call | vs bare | vs recloser | vs failsafe |").unwrap();
+    writeln!(
+        out,
+        "| group | benchmark | ns per call | vs bare | vs recloser | vs failsafe |"
+    )
+    .unwrap();
     writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: |").unwrap();
     for (group, ids) in groups {
         let bare = mean_ns(group, "bare");
         let rc = mean_ns(group, "recloser");
         let fs = mean_ns(group, "failsafe");
         for id in ids {
-            let Some(ns) = mean_ns(group, id) else { continue };
-            let ratio = |base: Option<f64>| base.map_or("".to_string(), |b| format!("{:.2}x", ns / b));
-            writeln!(out, "| {group} | {id} | {ns:.2} | {} | {} | {} |", ratio(bare), ratio(rc), ratio(fs)).unwrap();
+            let Some(ns) = mean_ns(group, id) else {
+                continue;
+            };
+            let ratio =
+                |base: Option<f64>| base.map_or("".to_string(), |b| format!("{:.2}x", ns / b));
+            writeln!(
+                out,
+                "| {group} | {id} | {ns:.2} | {} | {} | {} |",
+                ratio(bare),
+                ratio(rc),
+                ratio(fs)
+            )
+            .unwrap();
         }
     }
     let get = |g: &str, id: &str| mean_ns(g, id).unwrap_or(f64::NAN);
@@ -265,27 +352,56 @@ fn summary() -> String {
     let s2 = |id| get("sync_2_threads", id);
     let a1 = |id| get("async_1_thread", id);
     let targets = [
-        ("consecutive, closed, 1 thread: at most 3 ns above the bare call",
-         format!("{:+.2} ns", s1("consecutive") - s1("bare")), s1("consecutive") - s1("bare") <= 3.0),
-        ("consecutive, 2 threads: at most 1.5x its 1-thread cost",
-         format!("{:.2}x", s2("consecutive") / s1("consecutive")), s2("consecutive") / s1("consecutive") <= 1.5),
-        ("count window, 1 thread: no slower than recloser",
-         format!("{:.2}x recloser", s1("count_window") / s1("recloser")), s1("count_window") <= s1("recloser")),
-        ("count window, 2 threads: at least 3x faster than recloser",
-         format!("{:.2}x faster", s2("recloser") / s2("count_window")), s2("recloser") / s2("count_window") >= 3.0),
-        ("time window, 1 thread: within 2x of the count window",
-         format!("{:.2}x", s1("time_window") / s1("count_window")), s1("time_window") / s1("count_window") <= 2.0),
-        ("time window, 2 threads: within 2x of the count window",
-         format!("{:.2}x", s2("time_window") / s2("count_window")), s2("time_window") / s2("count_window") <= 2.0),
-        ("annotated async fn: at most 5 ns above the plain fn",
-         format!("{:+.2} ns", a1("annotated_fn") - a1("plain_fn")), a1("annotated_fn") - a1("plain_fn") <= 5.0),
-        ("rejection while open: at most 5 ns",
-         format!("{:.2} ns", get("rejected_while_open", "consecutive")), get("rejected_while_open", "consecutive") <= 5.0),
+        (
+            "consecutive, closed, 1 thread: at most 3 ns above the bare call",
+            format!("{:+.2} ns", s1("consecutive") - s1("bare")),
+            s1("consecutive") - s1("bare") <= 3.0,
+        ),
+        (
+            "consecutive, 2 threads: at most 1.5x its 1-thread cost",
+            format!("{:.2}x", s2("consecutive") / s1("consecutive")),
+            s2("consecutive") / s1("consecutive") <= 1.5,
+        ),
+        (
+            "count window, 1 thread: no slower than recloser",
+            format!("{:.2}x recloser", s1("count_window") / s1("recloser")),
+            s1("count_window") <= s1("recloser"),
+        ),
+        (
+            "count window, 2 threads: at least 3x faster than recloser",
+            format!("{:.2}x faster", s2("recloser") / s2("count_window")),
+            s2("recloser") / s2("count_window") >= 3.0,
+        ),
+        (
+            "time window, 1 thread: within 2x of the count window",
+            format!("{:.2}x", s1("time_window") / s1("count_window")),
+            s1("time_window") / s1("count_window") <= 2.0,
+        ),
+        (
+            "time window, 2 threads: within 2x of the count window",
+            format!("{:.2}x", s2("time_window") / s2("count_window")),
+            s2("time_window") / s2("count_window") <= 2.0,
+        ),
+        (
+            "annotated async fn: at most 5 ns above the plain fn",
+            format!("{:+.2} ns", a1("annotated_fn") - a1("plain_fn")),
+            a1("annotated_fn") - a1("plain_fn") <= 5.0,
+        ),
+        (
+            "rejection while open: at most 5 ns",
+            format!("{:.2} ns", get("rejected_while_open", "consecutive")),
+            get("rejected_while_open", "consecutive") <= 5.0,
+        ),
     ];
     writeln!(out, "\n| target | measured | met |").unwrap();
     writeln!(out, "| --- | ---: | --- |").unwrap();
     for (target, measured, met) in targets {
-        writeln!(out, "| {target} | {measured} | {} |", if met { "yes" } else { "**no**" }).unwrap();
+        writeln!(
+            out,
+            "| {target} | {measured} | {} |",
+            if met { "yes" } else { "**no**" }
+        )
+        .unwrap();
     }
     out
 }

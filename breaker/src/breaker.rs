@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{self, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, MutexGuard};
@@ -155,16 +154,18 @@ impl CircuitBreaker {
         Fut: Future<Output = Result<T, E>>,
         C: FnOnce(&E) -> bool,
     {
-        let permit = self.try_acquire().map_err(CircuitBreakerError::widen)?;
-        let fut = match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(fut) => fut,
-            Err(payload) => {
-                permit.failure();
-                panic::resume_unwind(payload)
-            }
+        let mut permit = self.try_acquire().map_err(CircuitBreakerError::widen)?;
+        let fut = {
+            let guard = FailOnUnwind(&mut permit);
+            let fut = f();
+            guard.disarm();
+            fut
         };
         let mut fut = pin!(fut);
-        let guarded = CatchUnwind(fut.as_mut());
+        let guarded = Guarded {
+            fut: fut.as_mut(),
+            permit: &mut permit,
+        };
         let outcome = match self.inner.limits.call_timeout_ms.load(Relaxed) {
             0 => guarded.await,
             ms => match tokio::time::timeout(Duration::from_millis(ms), guarded).await {
@@ -194,8 +195,11 @@ impl CircuitBreaker {
         F: FnOnce() -> Result<T, E>,
         C: FnOnce(&E) -> bool,
     {
-        let permit = self.try_acquire().map_err(CircuitBreakerError::widen)?;
-        settle(permit, panic::catch_unwind(AssertUnwindSafe(f)), is_failure)
+        let mut permit = self.try_acquire().map_err(CircuitBreakerError::widen)?;
+        let guard = FailOnUnwind(&mut permit);
+        let outcome = f();
+        guard.disarm();
+        settle(permit, outcome, is_failure)
     }
 
     /// Asks for permission to make one call, for code that cannot hand the call over as a
@@ -206,7 +210,10 @@ impl CircuitBreaker {
     /// [`CircuitBreakerError::CircuitOpen`] when the call must not be made.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitBreakerError> {
-        let admission = self.inner.acquire()?;
+        let admission = self.inner.acquire();
+        if admission.is_rejected() {
+            return Err(CircuitBreakerError::CircuitOpen);
+        }
         Ok(Permit::new(&self.inner, admission))
     }
 
@@ -377,22 +384,22 @@ impl fmt::Debug for CircuitBreaker {
     }
 }
 
-/// Reports a finished call on its permit and shapes the result; a panic is recorded as a
-/// failure, then continues to the caller.
+/// Reports a finished call on its permit and shapes the result.
+#[inline]
 fn settle<T, E, C>(
     permit: Permit<'_>,
-    outcome: std::thread::Result<Result<T, E>>,
+    outcome: Result<T, E>,
     is_failure: C,
 ) -> Result<T, CircuitBreakerError<E>>
 where
     C: FnOnce(&E) -> bool,
 {
     match outcome {
-        Ok(Ok(value)) => {
+        Ok(value) => {
             permit.success();
             Ok(value)
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             if is_failure(&e) {
                 permit.failure();
             } else {
@@ -400,25 +407,46 @@ where
             }
             Err(CircuitBreakerError::Inner(e))
         }
-        Err(payload) => {
-            permit.failure();
-            panic::resume_unwind(payload)
-        }
     }
 }
 
-/// Polls a future, catching a panic from it as `Err(payload)`.
-struct CatchUnwind<'a, F>(Pin<&'a mut F>);
+/// Records the call as failed if a panic unwinds through the frame that holds it.
+///
+/// It is placed around each step of the caller's code (making the future, each poll, the
+/// synchronous call) and disarmed right after, so it costs nothing unless a panic happens;
+/// unlike `catch_unwind`, it does not stop the compiler from inlining the caller's code.
+/// The panic itself continues to the caller untouched.
+struct FailOnUnwind<'s, 'p>(&'s mut Permit<'p>);
 
-impl<F: Future> Future for CatchUnwind<'_, F> {
-    type Output = std::thread::Result<F::Output>;
+impl FailOnUnwind<'_, '_> {
+    #[inline(always)]
+    fn disarm(self) {
+        std::mem::forget(self);
+    }
+}
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let fut = self.0.as_mut();
-        match panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(payload) => Poll::Ready(Err(payload)),
-        }
+impl Drop for FailOnUnwind<'_, '_> {
+    fn drop(&mut self) {
+        // Only reached while unwinding: the normal path disarms the guard.
+        self.0.fail_in_place();
+    }
+}
+
+/// Polls the caller's future with a [`FailOnUnwind`] around each poll.
+struct Guarded<'a, 'p, F> {
+    fut: Pin<&'a mut F>,
+    permit: &'a mut Permit<'p>,
+}
+
+impl<F: Future> Future for Guarded<'_, '_, F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let guard = FailOnUnwind(this.permit);
+        let poll = this.fut.as_mut().poll(cx);
+        guard.disarm();
+        poll
     }
 }

@@ -38,6 +38,7 @@ impl Clock {
 }
 
 /// A duration in whole milliseconds, saturating at `u64::MAX`.
+#[inline]
 pub(crate) fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -156,6 +156,7 @@ pub(crate) enum Strategy {
 }
 
 impl Strategy {
+    #[inline]
     pub(crate) fn from_u8(v: u8) -> Strategy {
         match v {
             1 => Strategy::CountWindow,
@@ -164,6 +165,7 @@ impl Strategy {
         }
     }
 
+    #[inline]
     pub(crate) fn is_window(self) -> bool {
         self != Strategy::Consecutive
     }

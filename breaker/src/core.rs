@@ -25,17 +25,16 @@ use plexspaces_proto::circuitbreaker::prv::CircuitBreakerConfig;
 
 use crate::clock::Clock;
 use crate::config::{Settings, Strategy};
-use crate::error::CircuitBreakerError;
 use crate::events::{CallOutcome, Event, EventKind, Hub, Reason};
 use crate::state::{State, Word};
 use crate::stats::{Counter, Padded, Stats};
 use crate::window::{CountWindow, Tally, TimeWindow, Verdict, FAILED, SLOW};
 
-/// What a permit was issued as.
+/// What a permit was issued as. Two plain integers, so that it travels in registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Admission {
-    gen: u32,
-    kind: Kind,
+    /// `generation << 2 | kind`
+    tag: u32,
     /// When the call was admitted (ms on the breaker's clock), or [`NOT_TIMED`].
     started: u64,
 }
@@ -46,16 +45,52 @@ const NOT_TIMED: u64 = u64::MAX;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// A call in the closed state.
-    Closed,
+    Closed = 0,
     /// A half-open trial call.
-    Trial,
-    /// A call let through by a disabled breaker: nothing is recorded.
-    Passthrough,
+    Trial = 1,
+    /// A call let through by a disabled breaker, or a spent permit: nothing is recorded.
+    Passthrough = 2,
+    /// Not admitted.
+    Rejected = 3,
 }
 
 impl Admission {
+    #[inline]
+    fn new(gen: u32, kind: Kind, started: u64) -> Self {
+        Admission {
+            tag: (gen << 2) | kind as u32,
+            started,
+        }
+    }
+
+    #[inline]
+    fn gen(self) -> u32 {
+        self.tag >> 2
+    }
+
+    #[inline]
+    fn kind(self) -> Kind {
+        match self.tag & 3 {
+            0 => Kind::Closed,
+            1 => Kind::Trial,
+            2 => Kind::Passthrough,
+            _ => Kind::Rejected,
+        }
+    }
+
+    #[inline]
     pub(crate) fn is_trial(self) -> bool {
-        self.kind == Kind::Trial
+        self.kind() == Kind::Trial
+    }
+
+    #[inline]
+    pub(crate) fn is_rejected(self) -> bool {
+        self.kind() == Kind::Rejected
+    }
+
+    /// The same admission with nothing left to record.
+    pub(crate) fn spent(self) -> Admission {
+        Admission::new(self.gen(), Kind::Passthrough, self.started)
     }
 }
 
@@ -291,10 +326,12 @@ impl Inner {
         &self.hub
     }
 
+    #[inline]
     pub(crate) fn load(&self) -> Word {
         Word(self.word.0.load(Acquire))
     }
 
+    #[inline]
     fn cas(&self, current: Word, new: Word) -> Result<(), Word> {
         self.word
             .0
@@ -308,10 +345,10 @@ impl Inner {
     /// Asks to make a call. The closed state's path reads one word (and the clock only when
     /// slow calls are tracked) and writes nothing.
     #[inline]
-    pub(crate) fn acquire(&self) -> Result<Admission, CircuitBreakerError> {
+    pub(crate) fn acquire(&self) -> Admission {
         let w = self.load();
         if w.is_closed() {
-            return Ok(self.closed_admission(w));
+            return self.closed_admission(w);
         }
         self.acquire_slow(w)
     }
@@ -323,25 +360,15 @@ impl Inner {
         } else {
             self.clock.now_ms()
         };
-        Admission {
-            gen: w.gen(),
-            kind: Kind::Closed,
-            started,
-        }
+        Admission::new(w.gen(), Kind::Closed, started)
     }
 
     #[inline(never)]
-    fn acquire_slow(&self, mut w: Word) -> Result<Admission, CircuitBreakerError> {
+    fn acquire_slow(&self, mut w: Word) -> Admission {
         loop {
             match w.state() {
-                State::Closed => return Ok(self.closed_admission(w)),
-                State::Disabled => {
-                    return Ok(Admission {
-                        gen: w.gen(),
-                        kind: Kind::Passthrough,
-                        started: NOT_TIMED,
-                    })
-                }
+                State::Closed => return self.closed_admission(w),
+                State::Disabled => return Admission::new(w.gen(), Kind::Passthrough, NOT_TIMED),
                 State::ForcedOpen => return self.reject(),
                 State::Open => {
                     // open -> half-open, lazily: the first call after the period is a trial.
@@ -358,11 +385,7 @@ impl Inner {
                             ho.admit(now);
                             drop(ho);
                             self.trace(changed);
-                            return Ok(Admission {
-                                gen: next.gen(),
-                                kind: Kind::Trial,
-                                started: now,
-                            });
+                            return Admission::new(next.gen(), Kind::Trial, now);
                         }
                         Err(actual) => w = actual,
                     }
@@ -397,22 +420,18 @@ impl Inner {
                         return self.reject();
                     }
                     ho.admit(now);
-                    return Ok(Admission {
-                        gen: w.gen(),
-                        kind: Kind::Trial,
-                        started: now,
-                    });
+                    return Admission::new(w.gen(), Kind::Trial, now);
                 }
             }
         }
     }
 
-    fn reject(&self) -> Result<Admission, CircuitBreakerError> {
+    fn reject(&self) -> Admission {
         self.stats.add(Counter::Rejected);
         if self.wants_call_events() {
             self.publish_call(EventKind::Rejected);
         }
-        Err(CircuitBreakerError::CircuitOpen)
+        Admission::new(0, Kind::Rejected, NOT_TIMED)
     }
 
     /// The end of the open period of `w` (an open word), once published.
@@ -425,9 +444,40 @@ impl Inner {
     // ---- outcomes ----------------------------------------------------------------------
 
     /// Records how an admitted call ended.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&self, admission: Admission, outcome: Outcome) {
-        if admission.kind == Kind::Passthrough {
+        if admission.kind() == Kind::Closed
+            && admission.started == NOT_TIMED
+            && outcome == Outcome::Success
+            && !crate::events::any_call_listeners()
+        {
+            // The hot path: an untimed success in the closed state, nobody listening.
+            self.stats.add(Counter::Success);
+            if self.limits.strategy() == Strategy::Consecutive {
+                // Read before write: a success that changes nothing stores nothing.
+                let w = self.load();
+                if w.payload() != 0 && w.is_closed() && w.gen() == admission.gen() {
+                    self.clear_consecutive(admission.gen());
+                }
+                return;
+            }
+            return self.record_window(admission.gen(), false, false);
+        }
+        self.record_any(admission, outcome);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn clear_consecutive(&self, gen: u32) {
+        self.update(gen, Reason::ConsecutiveFailures, |w| {
+            w.is_closed().then(|| w.with_payload(0))
+        });
+    }
+
+    /// [`Self::record`] for every other case.
+    #[inline(never)]
+    fn record_any(&self, admission: Admission, outcome: Outcome) {
+        if matches!(admission.kind(), Kind::Passthrough | Kind::Rejected) {
             return;
         }
         match outcome {
@@ -454,10 +504,10 @@ impl Inner {
         }
         let slow_ms = self.limits.slow_call_ms.load(Relaxed);
         let slow = slow_ms != 0 && duration_ms.is_some_and(|d| d >= slow_ms);
-        match admission.kind {
-            Kind::Closed => self.record_closed(admission.gen, outcome, slow),
+        match admission.kind() {
+            Kind::Closed => self.record_closed(admission.gen(), outcome, slow),
             Kind::Trial => self.record_trial(admission, outcome, slow),
-            Kind::Passthrough => {}
+            Kind::Passthrough | Kind::Rejected => {}
         }
     }
 
@@ -483,27 +533,37 @@ impl Inner {
                     })
                 });
             } else {
-                // Read before write: a success that changes nothing stores nothing.
                 let w = self.load();
                 if w.is_closed() && w.gen() == gen && w.payload() != 0 {
-                    self.update(gen, Reason::ConsecutiveFailures, |w| {
-                        w.is_closed().then(|| w.with_payload(0))
-                    });
+                    self.clear_consecutive(gen);
                 }
             }
             return;
         }
-        // A window strategy. A result from an earlier closed period belongs to no window.
+        self.record_window(gen, failed, slow);
+    }
+
+    /// Records a closed-state outcome in the window of the strategy in force.
+    #[inline]
+    fn record_window(&self, gen: u32, failed: bool, slow: bool) {
+        // A result from an earlier closed period belongs to no window.
         let w = self.load();
         if !w.is_closed() || w.gen() != gen {
             return;
         }
         let bits = if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 };
-        let tally = match strategy {
+        let tally = match self.limits.strategy() {
             Strategy::CountWindow => self.count_window().record(bits),
             _ => self.time_window().record(self.clock.now_ms(), bits),
         };
-        let Some(tally) = tally else { return };
+        if let Some(tally) = tally {
+            self.judge(gen, tally);
+        }
+    }
+
+    /// Opens the circuit if the window's tally says so.
+    #[inline(never)]
+    fn judge(&self, gen: u32, tally: Tally) {
         let verdict = tally.verdict(
             self.limits.minimum_calls.load(Relaxed),
             self.limits.failure_rate_percent.load(Relaxed),
@@ -535,7 +595,7 @@ impl Inner {
     fn record_trial(&self, admission: Admission, outcome: Outcome, slow: bool) {
         let mut ho = lock(&self.half_open);
         let w = self.load();
-        if w.state() != State::HalfOpen || w.gen() != admission.gen || ho.gen != admission.gen {
+        if w.state() != State::HalfOpen || w.gen() != admission.gen() || ho.gen != admission.gen() {
             return; // a trial of an earlier half-open period decides nothing
         }
         ho.finish(admission.started);
@@ -766,7 +826,9 @@ impl Inner {
 
     #[inline]
     fn wants_call_events(&self) -> bool {
-        self.hub.wants_calls() || self.registry_hub.as_ref().is_some_and(|h| h.wants_calls())
+        crate::events::any_call_listeners()
+            && (self.hub.wants_calls()
+                || self.registry_hub.as_ref().is_some_and(|h| h.wants_calls()))
     }
 
     #[cold]

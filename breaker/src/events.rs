@@ -201,8 +201,20 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(hub) = &self.listeners {
             hub.call_listeners.fetch_sub(1, Relaxed);
+            ANY_CALL_LISTENERS.fetch_sub(1, Relaxed);
         }
     }
+}
+
+/// Live call-event subscriptions in the whole process. The call path reads this one word
+/// (which changes only when such a subscription is made or dropped) and skips all event work
+/// while it is 0.
+static ANY_CALL_LISTENERS: AtomicUsize = AtomicUsize::new(0);
+
+/// `true` if some call-event subscription exists anywhere in the process.
+#[inline]
+pub(crate) fn any_call_listeners() -> bool {
+    ANY_CALL_LISTENERS.load(Relaxed) != 0
 }
 
 /// Where a breaker (or a registry) publishes. Channels are made on first subscription, so a
@@ -232,6 +244,7 @@ impl Hub {
             .calls
             .get_or_init(|| broadcast::channel(CALL_EVENT_CAPACITY).0);
         self.call_listeners.fetch_add(1, Relaxed);
+        ANY_CALL_LISTENERS.fetch_add(1, Relaxed);
         Subscription {
             rx: tx.subscribe(),
             listeners: Some(Arc::clone(self)),

@@ -64,6 +64,13 @@ impl<'a> Permit<'a> {
         self.finish(Outcome::Timeout);
     }
 
+    /// Records a failure now and leaves the permit spent: dropping it later records nothing.
+    /// For a call interrupted by a panic, while the permit itself lives on.
+    pub(crate) fn fail_in_place(&mut self) {
+        self.inner.record(self.admission, Outcome::Failure);
+        self.admission = self.admission.spent();
+    }
+
     /// `true` if this permit is a half-open trial: its outcome decides whether the circuit
     /// closes or reopens.
     pub fn is_trial(&self) -> bool {

@@ -70,6 +70,7 @@ const GEN_SHIFT: u32 = 3;
 pub(crate) const GEN_MASK: u32 = (1 << 29) - 1;
 
 impl Word {
+    #[inline]
     pub(crate) fn new(state: State, gen: u32, payload: u32) -> Word {
         let tag = match state {
             State::Closed => 0,
@@ -86,6 +87,7 @@ impl Word {
         self.0 & TAG_MASK == 0
     }
 
+    #[inline]
     pub(crate) fn state(self) -> State {
         match self.0 & TAG_MASK {
             0 => State::Closed,
@@ -102,6 +104,7 @@ impl Word {
     }
 
     /// The generation that follows this word's.
+    #[inline]
     pub(crate) fn next_gen(self) -> u32 {
         self.gen().wrapping_add(1) & GEN_MASK
     }
@@ -111,6 +114,7 @@ impl Word {
         (self.0 >> 32) as u32
     }
 
+    #[inline]
     pub(crate) fn with_payload(self, payload: u32) -> Word {
         Word((self.0 & 0xFFFF_FFFF) | (u64::from(payload) << 32))
     }

@@ -18,6 +18,24 @@ use std::sync::atomic::{
     Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 
+/// `n / d` through a precomputed reciprocal (a division instruction costs tens of cycles):
+/// with `inv = u64::MAX / d` the estimate is exact or one short. The result is checked, and a
+/// mismatched `inv` (read while the window was being resized) falls back to dividing.
+#[inline]
+fn div_by(n: u64, d: u64, inv: u64) -> u64 {
+    let mut q = ((u128::from(n) * u128::from(inv)) >> 64) as u64;
+    let mut r = n.wrapping_sub(q.wrapping_mul(d));
+    if r >= d {
+        q += 1;
+        r = r.wrapping_sub(d);
+    }
+    if r < d && q.checked_mul(d).is_some_and(|m| m <= n) {
+        q
+    } else {
+        n / d
+    }
+}
+
 use crate::config::limits::{MAX_WINDOW_SIZE, TIME_WINDOW_BUCKETS};
 use crate::stats::{slot, Padded, STRIPES};
 
@@ -170,7 +188,13 @@ impl CountWindow {
             None => self.claim(1, size),
         };
         let new = entry(epoch, outcome);
-        let old = self.ring[index as usize].swap(new, AcqRel);
+        // A position belongs to the thread that claimed it, so a plain load and store replace
+        // its entry. (Two threads meet on one position only if one of them held a claim for
+        // a whole lap of the ring and writes at the very instant the other does; the tally is
+        // then off by one call until the window is next made fresh.)
+        let slot = &self.ring[index as usize];
+        let old = slot.load(Acquire);
+        slot.store(new, Release);
         let old_outcome = if old >> 8 == epoch & 0xFF_FFFF {
             old as u8
         } else {
@@ -250,6 +274,8 @@ struct Shard([Bucket; BUCKETS]);
 pub(crate) struct TimeWindow {
     /// `[epoch: 32][bucket width in ms: 32]`
     geometry: AtomicU64,
+    /// `u64::MAX / width`, for [`div_by`].
+    inverse: AtomicU64,
     shards: Box<[Padded<Shard>]>,
     /// For threads without a slot: counted with atomic read-modify-writes.
     shared: Padded<Shard>,
@@ -263,8 +289,10 @@ fn bucket_tag(epoch: u32, abs: u64) -> u64 {
 
 impl TimeWindow {
     pub(crate) fn new(window_ms: u64) -> Self {
+        let geometry = Self::geometry(1, window_ms);
         TimeWindow {
-            geometry: AtomicU64::new(Self::geometry(1, window_ms)),
+            inverse: AtomicU64::new(u64::MAX / (geometry & 0xFFFF_FFFF)),
+            geometry: AtomicU64::new(geometry),
             shards: (0..STRIPES).map(|_| Padded(Shard::default())).collect(),
             shared: Padded(Shard::default()),
             used: AtomicU32::new(0),
@@ -291,7 +319,7 @@ impl TimeWindow {
     pub(crate) fn record(&self, now_ms: u64, outcome: u8) -> Option<Tally> {
         let g = self.geometry.load(Acquire);
         let (epoch, width) = ((g >> 32) as u32, g & 0xFFFF_FFFF);
-        let abs = now_ms / width;
+        let abs = div_by(now_ms, width, self.inverse.load(Relaxed));
         let tag = bucket_tag(epoch, abs);
         let i = (abs % BUCKETS as u64) as usize;
         let failed = u32::from(outcome & FAILED);
@@ -471,6 +499,42 @@ mod tests {
         assert_eq!(w.tally(14_000), Tally::default());
         w.reset(10_000);
         assert_eq!(w.tally(4_200), Tally::default());
+    }
+
+    #[test]
+    fn division_by_reciprocal_is_exact() {
+        for d in [
+            1u64,
+            3,
+            7,
+            10,
+            100,
+            999,
+            6_000,
+            360_000,
+            u64::from(u32::MAX),
+        ] {
+            let inv = u64::MAX / d;
+            for n in [
+                0u64,
+                1,
+                d - 1,
+                d,
+                d + 1,
+                12_345_678,
+                1 << 40,
+                (1 << 40) + 7,
+                u64::MAX / 2,
+            ] {
+                assert_eq!(div_by(n, d, inv), n / d, "{n} / {d}");
+                // A reciprocal of another width is caught and falls back to dividing.
+                assert_eq!(
+                    div_by(n, d, u64::MAX / (d + 5)),
+                    n / d,
+                    "{n} / {d}, wrong inverse"
+                );
+            }
+        }
     }
 
     #[test]

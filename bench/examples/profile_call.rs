@@ -1,0 +1,40 @@
+//! A tight loop of closed-state calls, for profilers: `perf stat`, `valgrind --tool=callgrind`.
+//! `cargo run --release -p plexspaces-circuit-breaker-bench --example profile_call -- consecutive`
+use std::hint::black_box;
+
+use plexspaces_circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, FailureStrategy};
+
+#[inline(never)]
+fn work(x: u64) -> Result<u64, ()> {
+    Ok(black_box(x).wrapping_add(1))
+}
+
+fn main() {
+    let strategy = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "consecutive".into());
+    let calls: u64 = std::env::args()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000_000);
+    let (s, window_size, window_secs) = match strategy.as_str() {
+        "count_window" => (FailureStrategy::FailureStrategyCountWindow, 100, 0),
+        "time_window" => (FailureStrategy::FailureStrategyTimeWindow, 0, 60),
+        _ => (FailureStrategy::FailureStrategyConsecutive, 0, 0),
+    };
+    let cb = CircuitBreaker::new(CircuitBreakerConfig {
+        name: "profile".into(),
+        failure_strategy: s as i32,
+        window_size,
+        window_secs,
+        ..Default::default()
+    });
+    let start = std::time::Instant::now();
+    for i in 0..calls {
+        black_box(cb.call(|| work(i))).ok();
+    }
+    eprintln!(
+        "{strategy}: {:.2} ns/call",
+        start.elapsed().as_nanos() as f64 / calls as f64
+    );
+}
