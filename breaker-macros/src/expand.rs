@@ -146,19 +146,48 @@ fn expand(args: &Args, mut func: ItemFn) -> syn::Result<TokenStream> {
         ),
     };
     let run = |body: TokenStream| -> TokenStream {
-        let helper = match (awaits, fallible) {
-            (true, true) => quote!(#krate::__private::run(__cb_breaker, #classifier, #body).await),
-            (true, false) => quote!(#krate::__private::run_infallible(__cb_breaker, #body).await),
-            (false, true) => quote!(#krate::__private::call(__cb_breaker, #classifier, #body)),
-            (false, false) => quote!(#krate::__private::call_infallible(__cb_breaker, #body)),
+        let call = if awaits {
+            quote!(execute_with)
+        } else {
+            quote!(call_with)
         };
-        quote!({
-            let __cb_breaker = #callsite;
-            match #helper {
-                #krate::__private::Run::Done(__cb_ret) => __cb_ret,
-                #krate::__private::Run::Refused(__cb_refused) => #refused,
-            }
-        })
+        let awaited = if awaits { quote!(.await) } else { quote!() };
+        // `execute_with` takes a closure making the future; `call_with`, the body's closure.
+        let make = if awaits {
+            quote!(|| #body)
+        } else {
+            body.clone()
+        };
+        if fallible {
+            // The runtime's own `execute_with` / `call_with`, with the body's `Err` handed back
+            // unchanged and a refusal turned into the function's error or its fallback.
+            quote!({
+                let __cb_breaker = #callsite;
+                match __cb_breaker.#call(#classifier, #make) #awaited {
+                    ::core::result::Result::Ok(__cb_value) => ::core::result::Result::Ok(__cb_value),
+                    ::core::result::Result::Err(#krate::CircuitBreakerError::Inner(__cb_error)) => {
+                        ::core::result::Result::Err(__cb_error)
+                    }
+                    ::core::result::Result::Err(__cb_refused) => {
+                        let __cb_refused = #krate::__private::refusal(__cb_refused);
+                        #refused
+                    }
+                }
+            })
+        } else {
+            let helper = if awaits {
+                quote!(#krate::__private::run_infallible(__cb_breaker, #body).await)
+            } else {
+                quote!(#krate::__private::call_infallible(__cb_breaker, #body))
+            };
+            quote!({
+                let __cb_breaker = #callsite;
+                match #helper {
+                    #krate::__private::Run::Done(__cb_ret) => __cb_ret,
+                    #krate::__private::Run::Refused(__cb_refused) => #refused,
+                }
+            })
+        }
     };
 
     match shape {

@@ -69,21 +69,14 @@ pub fn every_error<E>(_: &E) -> bool {
     true
 }
 
-/// Runs a `Result`-returning body through `breaker`.
-pub async fn run<T, E, Fut, C>(
-    breaker: &CircuitBreaker,
-    is_failure: C,
-    body: Fut,
-) -> Run<Result<T, E>>
-where
-    Fut: Future<Output = Result<T, E>>,
-    C: FnOnce(&E) -> bool,
-{
-    match breaker.execute_with(is_failure, || body).await {
-        Ok(value) => Run::Done(Ok(value)),
-        Err(CircuitBreakerError::Inner(e)) => Run::Done(Err(e)),
-        Err(CircuitBreakerError::CircuitOpen) => Run::Refused(CircuitBreakerError::CircuitOpen),
-        Err(CircuitBreakerError::Timeout) => Run::Refused(CircuitBreakerError::Timeout),
+/// The breaker's refusal (open or timed out) inside a call's error; the caller has already
+/// taken out the call's own error.
+#[inline]
+pub fn refusal<E>(e: CircuitBreakerError<E>) -> CircuitBreakerError {
+    match e {
+        CircuitBreakerError::CircuitOpen => CircuitBreakerError::CircuitOpen,
+        CircuitBreakerError::Timeout => CircuitBreakerError::Timeout,
+        CircuitBreakerError::Inner(_) => unreachable!("the call's own error is matched first"),
     }
 }
 
@@ -96,20 +89,6 @@ where
         .execute(|| async { Ok::<R, Infallible>(body.await) })
         .await;
     settle_infallible(result)
-}
-
-/// Runs a synchronous `Result`-returning body through `breaker`.
-pub fn call<T, E, F, C>(breaker: &CircuitBreaker, is_failure: C, body: F) -> Run<Result<T, E>>
-where
-    F: FnOnce() -> Result<T, E>,
-    C: FnOnce(&E) -> bool,
-{
-    match breaker.call_with(is_failure, body) {
-        Ok(value) => Run::Done(Ok(value)),
-        Err(CircuitBreakerError::Inner(e)) => Run::Done(Err(e)),
-        Err(CircuitBreakerError::CircuitOpen) => Run::Refused(CircuitBreakerError::CircuitOpen),
-        Err(CircuitBreakerError::Timeout) => Run::Refused(CircuitBreakerError::Timeout),
-    }
 }
 
 /// Runs a synchronous body that cannot fail (only panic) through `breaker`.
