@@ -282,44 +282,28 @@ fn mean_ns(group: &str, id: &str) -> Option<f64> {
 fn summary() -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let groups: [(&str, &[&str]); 4] = [
-        (
-            "sync_1_thread",
-            &[
-                "bare",
-                "consecutive",
-                "count_window",
-                "time_window",
-                "recloser",
-                "failsafe",
-            ],
-        ),
-        (
-            "async_1_thread",
-            &[
-                "bare",
-                "consecutive",
-                "count_window",
-                "time_window",
-                "plain_fn",
-                "annotated_fn",
-            ],
-        ),
-        (
-            "rejected_while_open",
-            &["consecutive", "forced_open", "recloser", "failsafe"],
-        ),
-        (
-            "sync_2_threads",
-            &[
-                "bare",
-                "consecutive",
-                "count_window",
-                "time_window",
-                "recloser",
-                "failsafe",
-            ],
-        ),
+    const SYNC: &[&str] = &[
+        "bare",
+        "consecutive",
+        "count_window",
+        "time_window",
+        "recloser",
+        "failsafe",
+    ];
+    const ASYNC: &[&str] = &[
+        "bare",
+        "consecutive",
+        "count_window",
+        "time_window",
+        "plain_fn",
+        "annotated_fn",
+    ];
+    const REJECTED: &[&str] = &["consecutive", "forced_open", "recloser", "failsafe"];
+    let groups = [
+        ("sync_1_thread", SYNC),
+        ("async_1_thread", ASYNC),
+        ("rejected_while_open", REJECTED),
+        ("sync_2_threads", SYNC),
     ];
     writeln!(
         out,

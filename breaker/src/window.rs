@@ -400,61 +400,34 @@ impl TimeWindow {
 mod tests {
     use super::*;
 
+    fn t(calls: u32, failures: u32, slow: u32) -> Tally {
+        Tally {
+            calls,
+            failures,
+            slow,
+        }
+    }
+
     #[test]
     fn count_window_slides_and_resets() {
         let w = CountWindow::new(4);
         for _ in 0..10 {
             assert_eq!(w.record(0), None);
         }
-        assert_eq!(
-            w.tally(),
-            Tally {
-                calls: 4,
-                failures: 0,
-                slow: 0
-            }
-        );
+        assert_eq!(w.tally(), t(4, 0, 0));
         w.record(FAILED);
         w.record(FAILED | SLOW);
-        assert_eq!(
-            w.tally(),
-            Tally {
-                calls: 4,
-                failures: 2,
-                slow: 1
-            }
-        );
+        assert_eq!(w.tally(), t(4, 2, 1));
         for _ in 0..4 {
             w.record(0);
         }
-        assert_eq!(
-            w.tally(),
-            Tally {
-                calls: 4,
-                failures: 0,
-                slow: 0
-            }
-        );
+        assert_eq!(w.tally(), t(4, 0, 0));
         w.reset(2);
         assert_eq!(w.tally(), Tally::default());
         w.record(FAILED);
-        assert_eq!(
-            w.record(FAILED),
-            Some(Tally {
-                calls: 2,
-                failures: 2,
-                slow: 0
-            })
-        );
+        assert_eq!(w.record(FAILED), Some(t(2, 2, 0)));
         assert_eq!(w.record(0), None);
-        assert_eq!(
-            w.tally(),
-            Tally {
-                calls: 2,
-                failures: 1,
-                slow: 0
-            }
-        );
+        assert_eq!(w.tally(), t(2, 1, 0));
     }
 
     #[test]
@@ -463,39 +436,11 @@ mod tests {
         w.record(0, 0);
         w.record(500, FAILED);
         w.record(4_200, FAILED);
-        assert_eq!(
-            w.tally(4_200),
-            Tally {
-                calls: 3,
-                failures: 2,
-                slow: 0
-            }
-        );
+        assert_eq!(w.tally(4_200), t(3, 2, 0));
         // At 10.0 s the bucket [0, 1 s) has left the window.
-        assert_eq!(
-            w.tally(9_999),
-            Tally {
-                calls: 3,
-                failures: 2,
-                slow: 0
-            }
-        );
-        assert_eq!(
-            w.tally(10_000),
-            Tally {
-                calls: 1,
-                failures: 1,
-                slow: 0
-            }
-        );
-        assert_eq!(
-            w.tally(13_999),
-            Tally {
-                calls: 1,
-                failures: 1,
-                slow: 0
-            }
-        );
+        assert_eq!(w.tally(9_999), t(3, 2, 0));
+        assert_eq!(w.tally(10_000), t(1, 1, 0));
+        assert_eq!(w.tally(13_999), t(1, 1, 0));
         assert_eq!(w.tally(14_000), Tally::default());
         w.reset(10_000);
         assert_eq!(w.tally(4_200), Tally::default());
