@@ -7,8 +7,9 @@
 //! Run: `cargo run --example quickstart` (takes about 6 seconds).
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use plexspaces_circuit_breaker::events::EventKind;
 use plexspaces_circuit_breaker::{
     CircuitBreaker, CircuitBreakerConfig, CircuitBreakerError, FailureStrategy, State,
 };
@@ -64,23 +65,28 @@ async fn main() {
     });
     let stamp = || format!("[{:>6.3}s]", started.elapsed().as_secs_f64());
 
+    // Every state change, in order, with its reason and the time it happened.
+    let started_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut events = breaker.subscribe();
+    let mut print_state_changes = || {
+        while let Ok(event) = events.try_recv() {
+            if let EventKind::StateChanged { from, to, reason } = event.kind {
+                let at = (event.at_unix_ms as i64 - started_unix_ms) as f64 / 1000.0;
+                println!("[{at:>6.3}s] *** state change: {from} -> {to} ({reason})");
+            }
+        }
+    };
+
     println!(
         "{} breaker `{}` starts {}",
         stamp(),
         breaker.name(),
         breaker.state()
     );
-    let mut last_state = breaker.state();
     for i in 1..=40u64 {
         let amount = 10 * i;
-        // open -> half-open happens on the first call after the open period: this one.
-        if last_state == State::Open && breaker.retry_after() == Some(Duration::ZERO) {
-            println!(
-                "{} *** state change: open -> half_open (open period over; call {i} is a trial)",
-                stamp()
-            );
-            last_state = State::HalfOpen;
-        }
         let outcome = breaker.execute(|| service.process_payment(amount)).await;
         let line = match outcome {
             Ok(receipt) => format!("ok        {receipt}"),
@@ -94,14 +100,11 @@ async fn main() {
                 e.into_inner().map_or_else(String::new, |u| u.to_string())
             ),
         };
+        print_state_changes();
         println!("{} call {i:>2}  {line}", stamp());
-        let state = breaker.state();
-        if state != last_state {
-            println!("{} *** state change: {last_state} -> {state}", stamp());
-            last_state = state;
-        }
         tokio::time::sleep(Duration::from_millis(130)).await;
-        if i > 30 && state == State::Closed && started.elapsed() > Duration::from_secs(5) {
+        if i > 30 && breaker.state() == State::Closed && started.elapsed() > Duration::from_secs(5)
+        {
             break;
         }
     }

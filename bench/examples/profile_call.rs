@@ -1,5 +1,6 @@
-//! A tight loop of closed-state calls, for profilers: `perf stat`, `valgrind --tool=callgrind`.
-//! `cargo run --release -p plexspaces-circuit-breaker-bench --example profile_call -- consecutive`
+//! A tight loop of calls, for profilers (`perf record`, `valgrind --tool=callgrind`):
+//! `cargo run --release -p plexspaces-circuit-breaker-bench --example profile_call -- MODE [CALLS]`
+//! with MODE one of `bare`, `consecutive`, `count_window`, `time_window`, `open` (rejections).
 use std::hint::black_box;
 
 use plexspaces_circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, FailureStrategy};
@@ -29,9 +30,23 @@ fn main() {
         window_secs,
         ..Default::default()
     });
+    if strategy == "open" {
+        cb.reconfigure(CircuitBreakerConfig {
+            failure_threshold: 1,
+            ..cb.config()
+        })
+        .unwrap();
+        cb.call(|| Err::<(), _>(())).unwrap_err();
+    }
     let start = std::time::Instant::now();
-    for i in 0..calls {
-        black_box(cb.call(|| work(i))).ok();
+    if strategy == "bare" {
+        for i in 0..calls {
+            black_box(work(i)).ok();
+        }
+    } else {
+        for i in 0..calls {
+            black_box(cb.call(|| work(i))).ok();
+        }
     }
     eprintln!(
         "{strategy}: {:.2} ns/call",
