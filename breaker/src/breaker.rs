@@ -96,10 +96,10 @@ impl CircuitBreaker {
 
     /// The config in force, with every default filled in.
     pub fn config(&self) -> CircuitBreakerConfig {
-        self.lock_config().clone()
+        self.lock_config().0.clone()
     }
 
-    fn lock_config(&self) -> MutexGuard<'_, CircuitBreakerConfig> {
+    fn lock_config(&self) -> MutexGuard<'_, (CircuitBreakerConfig, crate::config::Settings)> {
         self.inner.config.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -272,9 +272,8 @@ impl CircuitBreaker {
             return Err(ConfigError::other_name(&resolved.name, &self.inner.name));
         }
         let mut current = self.lock_config();
-        let (old, _) = validate(&current).expect("the config in force is valid");
-        self.inner.reconfigure(old, settings);
-        *current = resolved;
+        self.inner.reconfigure(current.1, settings);
+        *current = (resolved, settings);
         Ok(())
     }
 

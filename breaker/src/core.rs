@@ -281,8 +281,8 @@ pub(crate) struct Inner {
     hub: Arc<Hub>,
     /// The registry's hub, for breakers made by a registry.
     registry_hub: Option<Arc<Hub>>,
-    /// The config in force, every default resolved.
-    pub(crate) config: Mutex<CircuitBreakerConfig>,
+    /// The config in force, every default resolved, and the settings it resolved to.
+    pub(crate) config: Mutex<(CircuitBreakerConfig, Settings)>,
     pub(crate) name: Arc<str>,
     pub(crate) clock: Clock,
     pub(crate) stats: Stats,
@@ -312,7 +312,7 @@ impl Inner {
             hub: Arc::new(Hub::default()),
             registry_hub,
             name: Arc::from(config.name.as_str()),
-            config: Mutex::new(config),
+            config: Mutex::new((config, settings)),
             clock: Clock::new(),
             stats: Stats::new(),
         }
