@@ -70,3 +70,67 @@ fn state_changes_are_tracing_events_naming_the_breaker() {
     assert_eq!(get("reason"), Some("consecutive_failures"));
     assert_eq!(seen[1].0, "plexspaces_circuit_breaker INFO");
 }
+
+/// Regression test for the listener deadlock of gobreaker #37 (a state-change callback run
+/// under the breaker's mutex): a `tracing` subscriber that calls back into the breaker from
+/// inside the state-change event must not deadlock, in any transition.
+#[test]
+fn a_tracing_subscriber_may_call_back_into_the_breaker() {
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    static BREAKER: OnceLock<CircuitBreaker> = OnceLock::new();
+
+    struct CallsBack(Arc<Mutex<u32>>);
+
+    impl tracing::Subscriber for CallsBack {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, _: &tracing::Event<'_>) {
+            let b = BREAKER.get().expect("set before any event");
+            // Each of these takes a lock that a transition takes.
+            let _ = b.snapshot();
+            drop(b.try_acquire());
+            let _ = b.config();
+            *self.0.lock().unwrap() += 1;
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let b = BREAKER.get_or_init(|| {
+        CircuitBreaker::new(CircuitBreakerConfig {
+            name: "e-callback".into(),
+            failure_threshold: 1,
+            timeout_secs: 1,
+            ..Default::default()
+        })
+    });
+    let seen = Arc::new(Mutex::new(0));
+    tracing::subscriber::with_default(CallsBack(seen.clone()), || {
+        b.call(|| Err::<(), _>(())).unwrap_err(); // closed -> open
+        rt.block_on(tokio::time::advance(Duration::from_secs(1)));
+        b.call(|| Err::<(), _>(())).unwrap_err(); // open -> half-open -> open
+        rt.block_on(tokio::time::advance(Duration::from_secs(1)));
+        b.call(|| Ok::<_, ()>(())).unwrap(); // open -> half-open -> closed
+        b.force_open();
+        b.reset();
+    });
+    assert_eq!(
+        *seen.lock().unwrap(),
+        7,
+        "every transition was logged, none deadlocked"
+    );
+}
