@@ -6,6 +6,8 @@
 //! One `#[test]` only: the allocator counts every thread of the process, and libtest's own
 //! threads allocate when a test ends.
 
+mod common;
+
 use std::time::Duration;
 
 use plexspaces_circuit_breaker::{
@@ -202,11 +204,7 @@ fn memory_stays_flat_across_a_million_transitions(rt: &tokio::runtime::Runtime) 
 #[test]
 fn allocation_free_calls_and_flat_memory() {
     let _profiler = dhat::Profiler::builder().testing().build();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let rt = common::paused_runtime();
     let _guard = rt.enter();
     no_allocation_per_call_in_every_state(&rt);
     memory_stays_flat_across_a_million_transitions(&rt);

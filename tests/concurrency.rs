@@ -1,5 +1,7 @@
 //! Many tasks and threads on one breaker: exact accounting and bounded half-open admission.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -76,11 +78,7 @@ async fn many_tasks_many_calls_are_accounted_exactly() {
 fn threads_racing_for_half_open_never_exceed_the_limit() {
     const LIMIT: u32 = 3;
     const THREADS: usize = 16;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let rt = common::paused_runtime();
     // The breaker reads tokio's clock: create and trip it inside the paused runtime.
     let _guard = rt.enter();
     for round in 0..50 {

@@ -2,6 +2,8 @@
 //! cancelled calls and clock advances, driven against the breaker and against a plain
 //! reference model of the documented rules; every admission decision and state must agree.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -352,11 +354,7 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
 }
 
 fn run(p: Params, ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let rt = common::paused_runtime();
     let _guard = rt.enter();
     let breaker =
         CircuitBreaker::try_new(p.config()).map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -370,8 +368,7 @@ fn run(p: Params, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Success(d) | Op::Failure(d) => {
                 let failed = matches!(op, Op::Failure(_));
-                let expected = model.acquire();
-                let permit = breaker.try_acquire();
+                let (expected, permit) = (model.acquire(), breaker.try_acquire());
                 prop_assert_eq!(
                     permit.is_ok(),
                     expected.is_some(),
@@ -392,8 +389,7 @@ fn run(p: Params, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::Ignored | Op::Cancelled => {
-                let expected = model.acquire();
-                let permit = breaker.try_acquire();
+                let (expected, permit) = (model.acquire(), breaker.try_acquire());
                 prop_assert_eq!(
                     permit.is_ok(),
                     expected.is_some(),

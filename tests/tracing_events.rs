@@ -2,13 +2,16 @@
 //! callsite's interest process-wide, so a scoped subscriber is only reliable when no other
 //! test emits events concurrently.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use plexspaces_circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 
-/// A minimal `tracing` subscriber that keeps the fields of every event.
+/// A minimal `tracing` subscriber that keeps the fields of every event, and runs `callback`
+/// (if any) from inside each event.
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Captured>>>);
+struct Capture(Arc<Mutex<Vec<Captured>>>, Option<fn()>);
 
 /// `"target LEVEL"` and the event's fields.
 type Captured = (String, Vec<(String, String)>);
@@ -38,6 +41,9 @@ impl tracing::Subscriber for Capture {
         let mut fields = Fields(Vec::new());
         event.record(&mut fields);
         let meta = event.metadata();
+        if let Some(callback) = self.1 {
+            callback();
+        }
         self.0
             .lock()
             .unwrap()
@@ -81,34 +87,15 @@ fn a_tracing_subscriber_may_call_back_into_the_breaker() {
 
     static BREAKER: OnceLock<CircuitBreaker> = OnceLock::new();
 
-    struct CallsBack(Arc<Mutex<u32>>);
-
-    impl tracing::Subscriber for CallsBack {
-        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-            tracing::span::Id::from_u64(1)
-        }
-        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-        fn event(&self, _: &tracing::Event<'_>) {
-            let b = BREAKER.get().expect("set before any event");
-            // Each of these takes a lock that a transition takes.
-            let _ = b.snapshot();
-            drop(b.try_acquire());
-            let _ = b.config();
-            *self.0.lock().unwrap() += 1;
-        }
-        fn enter(&self, _: &tracing::span::Id) {}
-        fn exit(&self, _: &tracing::span::Id) {}
+    /// Each of these takes a lock that a transition takes.
+    fn call_back() {
+        let b = BREAKER.get().expect("set before any event");
+        let _ = b.snapshot();
+        drop(b.try_acquire());
+        let _ = b.config();
     }
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let rt = common::paused_runtime();
     let _guard = rt.enter();
     let b = BREAKER.get_or_init(|| {
         CircuitBreaker::new(CircuitBreakerConfig {
@@ -118,8 +105,8 @@ fn a_tracing_subscriber_may_call_back_into_the_breaker() {
             ..Default::default()
         })
     });
-    let seen = Arc::new(Mutex::new(0));
-    tracing::subscriber::with_default(CallsBack(seen.clone()), || {
+    let capture = Capture(Arc::default(), Some(call_back));
+    tracing::subscriber::with_default(capture.clone(), || {
         b.call(|| Err::<(), _>(())).unwrap_err(); // closed -> open
         rt.block_on(tokio::time::advance(Duration::from_secs(1)));
         b.call(|| Err::<(), _>(())).unwrap_err(); // open -> half-open -> open
@@ -129,7 +116,7 @@ fn a_tracing_subscriber_may_call_back_into_the_breaker() {
         b.reset();
     });
     assert_eq!(
-        *seen.lock().unwrap(),
+        capture.0.lock().unwrap().len(),
         7,
         "every transition was logged, none deadlocked"
     );
