@@ -55,9 +55,20 @@
 //!   [`try_acquire`](CircuitBreaker::try_acquire) and [`Permit`] for middleware; manual
 //!   control, [`snapshot`](CircuitBreaker::snapshot), [`retry_after`](CircuitBreaker::retry_after).
 //! - [`registry()`]: the process-wide [`Registry`] of named breakers, where an operator's
-//!   config beats a code default.
+//!   config beats a code default and reconfiguration happens in place.
+//! - [`macro@circuit_breaker`]: the attribute that puts any function behind a named breaker.
+//! - [`events`]: state changes (and, on request, rejections and call outcomes) as an ordered,
+//!   bounded stream; state changes are also `tracing` events.
 //! - [`CircuitBreakerConfig`] and the other protobuf types, re-exported from
-//!   [`plexspaces_proto`].
+//!   [`plexspaces_proto`]. Three failure strategies: consecutive failures, a failure (and
+//!   slow-call) rate over the last N calls, or over the last N seconds; see
+//!   [`FailureStrategy`].
+//!
+//! # Testing with paused time
+//! Breakers read tokio's clock, so `#[tokio::test(start_paused = true)]` and
+//! `tokio::time::advance` drive open periods, windows and deadlines without real waiting.
+//! Create (or first use) a breaker inside the paused runtime: one created outside any runtime
+//! starts from the real clock.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 #![forbid(unsafe_code)]
 
