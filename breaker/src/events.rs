@@ -22,6 +22,7 @@ pub const CALL_EVENT_CAPACITY: usize = 4096;
 
 /// Something that happened to a breaker.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Event {
     /// The breaker's name.
     pub breaker: Arc<str>,
