@@ -12,6 +12,7 @@ use plexspaces_proto::circuitbreaker::prv::{
     CircuitBreakerConfig, CircuitBreakerSnapshot, CircuitState,
 };
 
+use crate::__private::every_error;
 use crate::config::{validate, ConfigError};
 use crate::core::Inner;
 use crate::error::CircuitBreakerError;
@@ -116,12 +117,18 @@ impl CircuitBreaker {
     /// - A panic in `f` or its future counts as a failure and continues to the caller.
     /// - Dropping the returned future before it finishes counts the call as cancelled:
     ///   neither success nor failure, and a half-open trial slot is freed.
-    pub async fn execute<F, Fut, T, E>(&self, f: F) -> Result<T, CircuitBreakerError<E>>
+    ///
+    /// (Equivalent to an `async fn`; it hands back [`execute_with`](Self::execute_with)'s
+    /// future itself, so that no second state machine wraps it.)
+    pub fn execute<F, Fut, T, E>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = Result<T, CircuitBreakerError<E>>> + use<'_, F, Fut, T, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.execute_with(|_: &E| true, f).await
+        self.execute_with(every_error::<E>, f)
     }
 
     /// [`execute`](Self::execute) with a classifier: an `Err(e)` for which `is_failure(&e)`
@@ -186,7 +193,7 @@ impl CircuitBreaker {
     where
         F: FnOnce() -> Result<T, E>,
     {
-        self.call_with(|_: &E| true, f)
+        self.call_with(every_error::<E>, f)
     }
 
     /// [`call`](Self::call) with a classifier, as in [`execute_with`](Self::execute_with).

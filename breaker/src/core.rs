@@ -451,11 +451,13 @@ impl Inner {
             && outcome == Outcome::Success
             && !crate::events::any_call_listeners()
         {
-            // The hot path: an untimed success in the closed state, nobody listening.
+            // The hot path: an untimed success in the closed state, nobody listening. (The
+            // loads come before the counter's store, so that they need not wait behind it.)
+            let strategy = self.limits.strategy();
+            let w = self.load();
             self.stats.add(Counter::Success);
-            if self.limits.strategy() == Strategy::Consecutive {
+            if strategy == Strategy::Consecutive {
                 // Read before write: a success that changes nothing stores nothing.
-                let w = self.load();
                 if w.payload() != 0 && w.is_closed() && w.gen() == admission.gen() {
                     self.clear_consecutive(admission.gen());
                 }
