@@ -27,10 +27,7 @@ fn work(x: u64) -> Result<u64, ()> {
 /// writes the result field by field and `black_box` reads it back in one wide load.)
 #[inline(always)]
 fn value<E>(r: Result<u64, E>) -> u64 {
-    match r {
-        Ok(v) => v,
-        Err(_) => u64::MAX,
-    }
+    r.unwrap_or(u64::MAX)
 }
 
 async fn work_async(x: u64) -> Result<u64, ()> {
