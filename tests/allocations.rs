@@ -72,13 +72,12 @@ async fn annotated(x: u32) -> Result<u32, AppError> {
 }
 
 /// Runs `calls` of every kind `CALLS` times and returns how many allocations they made.
-fn measure(rt: &tokio::runtime::Runtime, mut calls: impl FnMut(u32)) -> u64 {
+fn measure(mut calls: impl FnMut(u32)) -> u64 {
     calls(0); // warm-up: thread slots, lazily made windows, capacity reserved once
     let before = allocations();
     for i in 0..CALLS {
         calls(i);
     }
-    let _ = rt;
     allocations() - before
 }
 
@@ -112,7 +111,7 @@ fn no_allocation_per_call_in_every_state(rt: &tokio::runtime::Runtime) {
         let name = strategy.as_str_name();
         // Closed, successes and failures that do not trip it.
         let closed = CircuitBreaker::new(config(&format!("{name}-closed"), strategy, false));
-        let n = measure(rt, |i| every_call_shape(rt, &closed, i % 3 == 0));
+        let n = measure(|i| every_call_shape(rt, &closed, i % 3 == 0));
         assert_eq!(
             n, 0,
             "{name}: {n} allocations in {CALLS} rounds of closed-state calls"
@@ -123,7 +122,7 @@ fn no_allocation_per_call_in_every_state(rt: &tokio::runtime::Runtime) {
         let open = CircuitBreaker::new(config(&format!("{name}-open"), strategy, true));
         let _ = open.call(|| Err::<(), _>(()));
         assert_eq!(open.state(), State::Open);
-        let n = measure(rt, |_| every_call_shape(rt, &open, false));
+        let n = measure(|_| every_call_shape(rt, &open, false));
         assert_eq!(n, 0, "{name}: {n} allocations while open");
 
         // Half-open: trials admitted, cancelled and ignored, extra calls rejected.
@@ -132,7 +131,7 @@ fn no_allocation_per_call_in_every_state(rt: &tokio::runtime::Runtime) {
         rt.block_on(tokio::time::advance(Duration::from_secs(1)));
         let held = half.try_acquire().expect("the first trial");
         assert_eq!(half.state(), State::HalfOpen);
-        let n = measure(rt, |_| {
+        let n = measure(|_| {
             let trial = half.try_acquire().expect("a free trial slot");
             let _ = half.call_with(|_: &()| false, || Err::<(), _>(()));
             drop(trial);
@@ -144,15 +143,15 @@ fn no_allocation_per_call_in_every_state(rt: &tokio::runtime::Runtime) {
         // Forced open and disabled.
         let manual = CircuitBreaker::new(config(&format!("{name}-manual"), strategy, false));
         manual.force_open();
-        let n = measure(rt, |_| every_call_shape(rt, &manual, false));
+        let n = measure(|_| every_call_shape(rt, &manual, false));
         assert_eq!(n, 0, "{name}: {n} allocations while forced open");
         manual.disable();
-        let n = measure(rt, |i| every_call_shape(rt, &manual, i % 2 == 0));
+        let n = measure(|i| every_call_shape(rt, &manual, i % 2 == 0));
         assert_eq!(n, 0, "{name}: {n} allocations while disabled");
     }
 
     // The attribute's expansion.
-    let n = measure(rt, |i| {
+    let n = measure(|i| {
         rt.block_on(annotated(i)).unwrap();
     });
     assert_eq!(n, 0, "{n} allocations through an annotated fn");

@@ -391,7 +391,6 @@ impl Inner {
                     }
                 }
                 State::HalfOpen => {
-                    let now = self.clock.now_ms();
                     let mut ho = lock(&self.half_open);
                     let current = self.load();
                     if current != w || ho.gen != w.gen() {
@@ -399,9 +398,13 @@ impl Inner {
                         continue;
                     }
                     let max_wait = self.limits.half_open_max_wait_ms.load(Relaxed);
+                    // The clock is read only when a trial is admitted or may have hung.
+                    let mut now = None;
                     let oldest = ho.starts.iter().min().copied();
                     if let (true, Some(oldest)) = (max_wait != 0, oldest) {
-                        if now >= oldest.saturating_add(max_wait) {
+                        let at = self.clock.now_ms();
+                        now = Some(at);
+                        if at >= oldest.saturating_add(max_wait) {
                             // A hung trial counts as failed: reopen, and reject this call.
                             let next = Word::new(State::Open, w.next_gen(), 0);
                             let changed = self.transition(w, next, Reason::TrialHung).ok();
@@ -419,6 +422,7 @@ impl Inner {
                     if taken >= max {
                         return self.reject();
                     }
+                    let now = now.unwrap_or_else(|| self.clock.now_ms());
                     ho.admit(now);
                     return Admission::new(w.gen(), Kind::Trial, now);
                 }

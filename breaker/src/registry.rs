@@ -122,12 +122,13 @@ impl Registry {
     /// # Errors
     /// An invalid config is rejected, and whatever config was in force stays.
     pub fn configure(&self, config: CircuitBreakerConfig) -> Result<(), ConfigError> {
-        validate(&config)?;
         let mut entries = self.write();
-        let entry = entries.entry(config.name.clone()).or_default();
-        if let Some(breaker) = &entry.breaker {
-            breaker.reconfigure(config.clone())?;
+        match entries.get(&config.name).and_then(|e| e.breaker.as_ref()) {
+            // Validated there, and applied in place.
+            Some(breaker) => breaker.reconfigure(config.clone())?,
+            None => drop(validate(&config)?),
         }
+        let entry = entries.entry(config.name.clone()).or_default();
         entry.configured = Some(config);
         Ok(())
     }

@@ -32,11 +32,8 @@ const COUNTERS: usize = 6;
 #[repr(align(128))]
 pub(crate) struct Padded<T>(pub(crate) T);
 
-/// One thread's counters, alone on its cache lines (128 bytes: the adjacent-line
-/// prefetcher of x86 pairs 64-byte lines).
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Stripe([AtomicU64; COUNTERS]);
+/// One thread's counters, alone on their cache lines.
+type Stripe = Padded<[AtomicU64; COUNTERS]>;
 
 /// Totals of every counter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
