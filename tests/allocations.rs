@@ -200,11 +200,60 @@ fn memory_stays_flat_across_a_million_transitions(rt: &tokio::runtime::Runtime) 
     });
 }
 
+/// The same on the running clock, where the timer thread keeps time for open periods and
+/// time windows: calls allocate nothing, and arming the timer at every opening neither
+/// allocates nor grows its queue.
+fn with_the_timer_thread() {
+    let window = CircuitBreaker::new(config(
+        "alloc-timer-window",
+        FailureStrategy::FailureStrategyTimeWindow,
+        false,
+    ));
+    let n = measure(|i| {
+        let _ = window.call(|| if i % 3 == 0 { Err(()) } else { Ok(1) });
+    });
+    assert_eq!(
+        n, 0,
+        "{n} allocations in time-window calls on the running clock"
+    );
+
+    let b = CircuitBreaker::new(CircuitBreakerConfig {
+        name: "alloc-timer-transitions".into(),
+        failure_threshold: 1,
+        ..Default::default()
+    });
+    let cycle = || {
+        let _ = b.call(|| Err::<(), _>(())); // closed -> open: the timer is armed
+        assert!(b.call(|| Ok::<_, ()>(())).is_err(), "rejected while open");
+        b.force_open(); // open -> forced open
+        b.reset(); // forced open -> closed
+    };
+    for _ in 0..1_000 {
+        cycle(); // warm-up: the timer thread starts, its queue gets its slot
+    }
+    let before = dhat::HeapStats::get();
+    let mut transitions = 0u64;
+    while transitions < 1_000_000 {
+        cycle();
+        transitions += 3;
+    }
+    let after = dhat::HeapStats::get();
+    assert_eq!(after.curr_bytes, before.curr_bytes, "live bytes moved");
+    assert_eq!(
+        after.total_blocks, before.total_blocks,
+        "transitions allocated"
+    );
+}
+
 #[test]
 fn allocation_free_calls_and_flat_memory() {
     let _profiler = dhat::Profiler::builder().testing().build();
-    let rt = common::paused_runtime();
-    let _guard = rt.enter();
-    no_allocation_per_call_in_every_state(&rt);
-    memory_stays_flat_across_a_million_transitions(&rt);
+    {
+        let rt = common::paused_runtime();
+        let _guard = rt.enter();
+        no_allocation_per_call_in_every_state(&rt);
+        memory_stays_flat_across_a_million_transitions(&rt);
+    }
+    // Outside any runtime: the real clock.
+    with_the_timer_thread();
 }

@@ -77,7 +77,7 @@ impl CircuitBreaker {
     ) -> Result<Self, ConfigError> {
         let (settings, resolved) = validate(&config)?;
         Ok(CircuitBreaker {
-            inner: Arc::new(Inner::new(settings, resolved, hub)),
+            inner: Inner::new(settings, resolved, hub),
         })
     }
 

@@ -15,10 +15,10 @@
 //! are published in the order the transitions happened.
 
 use std::sync::atomic::{
-    AtomicU32, AtomicU64, AtomicU8,
+    AtomicBool, AtomicU32, AtomicU64, AtomicU8,
     Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use plexspaces_proto::circuitbreaker::prv::CircuitBreakerConfig;
@@ -28,6 +28,7 @@ use crate::config::{Settings, Strategy};
 use crate::events::{CallOutcome, Event, EventKind, Hub, Reason};
 use crate::state::{State, Word};
 use crate::stats::{Counter, Padded, Stats};
+use crate::timer;
 use crate::window::{CountWindow, Tally, TimeWindow, Verdict, FAILED, SLOW};
 
 /// What a permit was issued as. Two plain integers, so that it travels in registers.
@@ -210,15 +211,23 @@ impl Limits {
 }
 
 /// The open period's end, tagged with the generation it belongs to:
-/// `[generation: low 24 bits][deadline: 40 bits of ms since the breaker's creation]`.
+/// `[generation: low 24 bits][quiet: 1 bit][deadline: 39 bits of ms since the breaker's creation]`.
 /// A reader that finds another generation's tag knows the period was just opened and its
 /// deadline is not yet published: it rejects, as the period has certainly not elapsed.
+///
+/// *Quiet* means the deadline is more than [`timer::MARGIN_MS`] away and the timer thread
+/// will clear the bit before that: until then a rejection needs no clock read.
 const DEADLINE_BITS: u32 = 40;
-const DEADLINE_MASK: u64 = (1 << DEADLINE_BITS) - 1;
+const QUIET: u64 = 1 << (DEADLINE_BITS - 1);
+const DEADLINE_MASK: u64 = QUIET - 1;
 const DEADLINE_GEN_MASK: u32 = (1 << 24) - 1;
 
 fn pack_deadline(gen: u32, at_ms: u64) -> u64 {
-    (u64::from(gen & DEADLINE_GEN_MASK) << DEADLINE_BITS) | (at_ms & DEADLINE_MASK)
+    (u64::from(gen & DEADLINE_GEN_MASK) << DEADLINE_BITS) | at_ms.min(DEADLINE_MASK)
+}
+
+fn deadline_gen(packed: u64) -> u32 {
+    (packed >> DEADLINE_BITS) as u32
 }
 
 /// The bookkeeping of one half-open period.
@@ -286,6 +295,16 @@ pub(crate) struct Inner {
     pub(crate) name: Arc<str>,
     pub(crate) clock: Clock,
     pub(crate) stats: Stats,
+    /// This breaker, for the timer thread.
+    me: Weak<Inner>,
+    /// The breaker's place in the timer thread's queue, made on first use (`None`: no timer
+    /// thread here; every call reads the clock).
+    timer: OnceLock<Option<timer::Entry>>,
+    /// Whether the timer thread keeps the time window's current bucket (see
+    /// [`TimeWindow::hint`]).
+    window_ticking: AtomicBool,
+    /// When the timer thread started keeping the time window's bucket (ms since creation).
+    window_ticking_since: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -297,8 +316,12 @@ impl Inner {
         settings: Settings,
         config: CircuitBreakerConfig,
         registry_hub: Option<Arc<Hub>>,
-    ) -> Self {
-        Inner {
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Inner {
+            me: me.clone(),
+            timer: OnceLock::new(),
+            window_ticking: AtomicBool::new(false),
+            window_ticking_since: AtomicU64::new(0),
             word: Padded(AtomicU64::new(Word::new(State::Closed, 0, 0).0)),
             limits: Limits::new(settings),
             open_until: AtomicU64::new(pack_deadline(DEADLINE_GEN_MASK, 0)),
@@ -315,7 +338,7 @@ impl Inner {
             config: Mutex::new((config, settings)),
             clock: Clock::new(),
             stats: Stats::new(),
-        }
+        })
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -350,6 +373,25 @@ impl Inner {
         if w.is_closed() {
             return self.closed_admission(w);
         }
+        self.acquire_not_closed(w)
+    }
+
+    /// Rejections that need no clock (forced open; an open period's quiet stretch) are
+    /// decided here, in a function small enough to cost little more than its loads.
+    #[inline(never)]
+    fn acquire_not_closed(&self, w: Word) -> Admission {
+        let quiet = match w.state() {
+            State::ForcedOpen => true,
+            State::Open => {
+                let packed = self.open_until.load(Acquire);
+                // Far from the deadline: the timer thread ends the quiet stretch first.
+                packed & QUIET != 0 && deadline_gen(packed) == w.gen() & DEADLINE_GEN_MASK
+            }
+            _ => false,
+        };
+        if quiet {
+            return self.reject();
+        }
         self.acquire_slow(w)
     }
 
@@ -363,6 +405,7 @@ impl Inner {
         Admission::new(w.gen(), Kind::Closed, started)
     }
 
+    #[cold]
     #[inline(never)]
     fn acquire_slow(&self, mut w: Word) -> Admission {
         loop {
@@ -430,6 +473,7 @@ impl Inner {
         }
     }
 
+    #[inline]
     fn reject(&self) -> Admission {
         self.stats.add(Counter::Rejected);
         if self.wants_call_events() {
@@ -441,8 +485,7 @@ impl Inner {
     /// The end of the open period of `w` (an open word), once published.
     pub(crate) fn open_deadline(&self, w: Word) -> Option<u64> {
         let packed = self.open_until.load(Acquire);
-        ((packed >> DEADLINE_BITS) as u32 == w.gen() & DEADLINE_GEN_MASK)
-            .then_some(packed & DEADLINE_MASK)
+        (deadline_gen(packed) == w.gen() & DEADLINE_GEN_MASK).then_some(packed & DEADLINE_MASK)
     }
 
     // ---- outcomes ----------------------------------------------------------------------
@@ -560,7 +603,7 @@ impl Inner {
         let bits = if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 };
         let tally = match self.limits.strategy() {
             Strategy::CountWindow => self.count_window().record(bits),
-            _ => self.time_window().record(self.clock.now_ms(), bits),
+            _ => self.time_window().record(|| self.window_clock(), bits),
         };
         if let Some(tally) = tally {
             self.judge(gen, tally);
@@ -586,6 +629,93 @@ impl Inner {
                     .then(|| Word::new(State::Open, w.next_gen(), 0))
             });
         }
+    }
+
+    /// The clock, for a time-window call that found no hint of the current bucket: the
+    /// timer thread is not keeping it (idle, or not started yet), or it is within
+    /// [`timer::MARGIN_MS`] of the bucket's end. Starts the timer's help when it can.
+    #[cold]
+    #[inline(never)]
+    fn window_clock(&self) -> u64 {
+        let now = self.clock.now_ms();
+        if !self.window_ticking.load(Relaxed)
+            && self.timer_runs()
+            && self
+                .window_ticking
+                .compare_exchange(false, true, AcqRel, Relaxed)
+                .is_ok()
+        {
+            self.window_ticking_since.store(now, Relaxed);
+            self.wake_at(now);
+        }
+        now
+    }
+
+    // ---- the timer thread --------------------------------------------------------------
+
+    /// Whether the timer thread can keep time for this breaker: it runs, and this thread's
+    /// clock is not tokio's paused clock (which only the test moving it knows about).
+    fn timer_runs(&self) -> bool {
+        !crate::clock::paused()
+            && self
+                .timer
+                .get_or_init(|| timer::Entry::new(self.me.clone()))
+                .is_some()
+    }
+
+    /// Asks the timer thread to call [`Self::on_timer`] at `at_ms` (or earlier).
+    fn wake_at(&self, at_ms: u64) {
+        if let Some(Some(entry)) = self.timer.get() {
+            entry.wake_at(self.clock.std_instant(at_ms));
+        }
+    }
+
+    /// Run by the timer thread: ends the quiet stretch of an open period near its deadline,
+    /// and keeps the time window's current bucket; then asks to be woken for what is next.
+    pub(crate) fn on_timer(&self) {
+        self.on_timer_at(self.clock.now_ms());
+    }
+
+    fn on_timer_at(&self, now: u64) {
+        let mut next = None;
+        let packed = self.open_until.load(Acquire);
+        if packed & QUIET != 0 {
+            let quiet_until = (packed & DEADLINE_MASK).saturating_sub(timer::MARGIN_MS);
+            if now >= quiet_until {
+                // A failed exchange means a new period was stored, which arranged its own wake-up.
+                let _ = self
+                    .open_until
+                    .compare_exchange(packed, packed & !QUIET, AcqRel, Acquire);
+            } else {
+                next = Some(quiet_until);
+            }
+        }
+        if self.window_ticking.load(Acquire) {
+            match self.time_window.get() {
+                Some(window) if !self.window_idle(window, now) => {
+                    let at = window.set_hint(now);
+                    next = Some(next.map_or(at, |n: u64| n.min(at)));
+                }
+                window => {
+                    // Idle for a whole window: stop ticking; the next call starts it again.
+                    if let Some(window) = window {
+                        window.clear_hint();
+                    }
+                    self.window_ticking.store(false, Release);
+                }
+            }
+        }
+        if let Some(at) = next {
+            self.wake_at(at);
+        }
+    }
+
+    /// No time-window call for a whole window, which has been kept for at least that long.
+    fn window_idle(&self, window: &TimeWindow, now: u64) -> bool {
+        let window_ms = self.limits.window_ms.load(Relaxed);
+        let since = self.window_ticking_since.load(Relaxed);
+        (self.limits.strategy() != Strategy::TimeWindow || window.tally(now).calls == 0)
+            && now.saturating_sub(since) >= window_ms
     }
 
     fn count_window(&self) -> &CountWindow {
@@ -703,8 +833,15 @@ impl Inner {
                 let period = self.jittered(self.limits.open_period_ms(reopens));
                 self.open_period.store(period, Relaxed);
                 self.opened_at.store(now, Relaxed);
+                let deadline = now.saturating_add(period);
+                let quiet_until = deadline.saturating_sub(timer::MARGIN_MS);
+                let quiet = quiet_until > now && self.timer_runs();
+                let packed = pack_deadline(to.gen(), deadline);
                 self.open_until
-                    .store(pack_deadline(to.gen(), now.saturating_add(period)), Release);
+                    .store(if quiet { packed | QUIET } else { packed }, Release);
+                if quiet {
+                    self.wake_at(quiet_until);
+                }
             }
             State::Closed => {
                 self.reopens.store(0, Relaxed);
@@ -742,6 +879,10 @@ impl Inner {
         }
         if let Some(w) = self.time_window.get() {
             w.reset(self.limits.window_ms.load(Relaxed));
+            if self.window_ticking.load(Acquire) {
+                // The hint belongs to the old window: have the timer give a new one now.
+                self.wake_at(self.clock.now_ms());
+            }
         }
     }
 
@@ -902,4 +1043,174 @@ struct Changed {
     from: State,
     to: State,
     reason: Reason,
+}
+
+#[cfg(test)]
+mod tests {
+    //! The timer thread's part, white-box. These run outside any tokio runtime, so on the
+    //! real clock, which is what the timer serves; nothing here waits for time to pass.
+
+    use super::*;
+    use crate::config::validate;
+    use plexspaces_proto::circuitbreaker::prv::FailureStrategy;
+
+    fn inner(config: CircuitBreakerConfig) -> Arc<Inner> {
+        let (settings, resolved) = validate(&config).expect("a valid config");
+        Inner::new(settings, resolved, None)
+    }
+
+    fn tripped() -> Arc<Inner> {
+        let b = inner(CircuitBreakerConfig {
+            name: "timer-open".into(),
+            failure_threshold: 1,
+            timeout_secs: 60,
+            ..Default::default()
+        });
+        b.record(b.acquire(), Outcome::Failure);
+        assert_eq!(b.load().state(), State::Open);
+        b
+    }
+
+    /// Makes the current open period end at `deadline_ms`, quiet or not.
+    fn set_deadline(b: &Inner, deadline_ms: u64, quiet: bool) {
+        let packed = pack_deadline(b.load().gen(), deadline_ms);
+        b.open_until
+            .store(if quiet { packed | QUIET } else { packed }, Release);
+    }
+
+    fn is_quiet(b: &Inner) -> bool {
+        b.open_until.load(Acquire) & QUIET != 0
+    }
+
+    #[test]
+    fn an_open_period_is_quiet_until_the_timer_ends_it() {
+        let b = tripped();
+        assert!(is_quiet(&b), "a 60 s period on a running clock is quiet");
+        assert!(b.acquire().is_rejected());
+        // Far from the deadline, the timer leaves it quiet.
+        b.on_timer();
+        assert!(is_quiet(&b));
+
+        // A quiet period is not checked against the clock, even past its deadline ...
+        set_deadline(&b, 0, true);
+        assert!(b.acquire().is_rejected());
+        // ... until the timer ends the quiet stretch: then the next call reads the clock and
+        // is the trial.
+        b.on_timer();
+        assert!(!is_quiet(&b));
+        let trial = b.acquire();
+        assert!(trial.is_trial());
+        assert_eq!(b.load().state(), State::HalfOpen);
+        b.record(trial, Outcome::Success);
+        assert_eq!(b.load().state(), State::Closed);
+    }
+
+    #[test]
+    fn the_quiet_stretch_ends_a_margin_before_the_deadline() {
+        let b = tripped();
+        let deadline = b.clock.now_ms() + 10_000;
+        set_deadline(&b, deadline, true);
+        b.on_timer_at(deadline - timer::MARGIN_MS - 1);
+        assert!(is_quiet(&b));
+        b.on_timer_at(deadline - timer::MARGIN_MS);
+        assert!(!is_quiet(&b));
+        // Out of the quiet stretch, the clock decides: the deadline is 10 s away.
+        assert!(b.acquire().is_rejected());
+        assert_eq!(b.load().state(), State::Open);
+    }
+
+    #[test]
+    fn the_timer_thread_ends_a_quiet_stretch() {
+        let b = tripped();
+        set_deadline(&b, 0, true);
+        b.wake_at(0);
+        // Wait for the thread (not for time to pass: its wake-up is already due).
+        let start = std::time::Instant::now();
+        while is_quiet(&b) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the timer thread never ran"
+            );
+            std::thread::yield_now();
+        }
+        assert!(b.acquire().is_trial());
+    }
+
+    #[test]
+    fn a_paused_clock_is_never_quiet() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a runtime");
+        let _guard = rt.enter();
+        let b = tripped();
+        assert!(!is_quiet(&b), "only the test knows when paused time moves");
+        rt.block_on(tokio::time::advance(Duration::from_secs(60)));
+        assert!(b.acquire().is_trial());
+    }
+
+    fn time_window() -> Arc<Inner> {
+        inner(CircuitBreakerConfig {
+            name: "timer-window".into(),
+            failure_strategy: FailureStrategy::FailureStrategyTimeWindow as i32,
+            // Buckets of 6 minutes: the real timer thread's next wake-up is minutes away, so
+            // the times given below by hand are the only ones that matter.
+            window_secs: 3_600,
+            minimum_calls: 100,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn the_timer_keeps_the_time_windows_bucket_and_stops_when_idle() {
+        const BUCKET: u64 = 360_000;
+        let b = time_window();
+        b.record(b.acquire(), Outcome::Success);
+        assert!(
+            b.window_ticking.load(Acquire),
+            "the first call starts the timer"
+        );
+        let window = b.time_window.get().expect("made by the call");
+        // The timer thread's first wake-up is due at once; wait for it to give bucket 0.
+        let start = std::time::Instant::now();
+        while window.hinted_bucket() != Some(0) {
+            assert!(start.elapsed() < Duration::from_secs(60), "no hint");
+            std::thread::yield_now();
+        }
+        // What the timer does in the middle of bucket 2: a hint for it.
+        b.on_timer_at(2 * BUCKET + 500);
+        b.record(b.acquire(), Outcome::Failure);
+        assert_eq!(window.tally(3 * BUCKET - 1).calls, 2);
+        assert_eq!(
+            window.tally(10 * BUCKET).calls,
+            1,
+            "recorded in bucket 2, told by the hint and not the clock"
+        );
+        // Calls keep it going; a whole window without calls stops it.
+        b.on_timer_at(11 * BUCKET);
+        assert!(
+            b.window_ticking.load(Acquire),
+            "bucket 2 is still in the window"
+        );
+        b.on_timer_at(12 * BUCKET);
+        assert!(!b.window_ticking.load(Acquire), "idle for a whole window");
+        assert_eq!(window.hinted_bucket(), None);
+        // The next call starts it again.
+        b.record(b.acquire(), Outcome::Success);
+        assert!(b.window_ticking.load(Acquire));
+    }
+
+    #[test]
+    fn a_time_window_on_a_paused_clock_reads_the_clock() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a runtime");
+        let _guard = rt.enter();
+        let b = time_window();
+        b.record(b.acquire(), Outcome::Success);
+        assert!(!b.window_ticking.load(Acquire));
+    }
 }

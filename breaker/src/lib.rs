@@ -86,6 +86,7 @@ mod registry;
 mod rng;
 mod state;
 mod stats;
+mod timer;
 mod window;
 
 pub use breaker::CircuitBreaker;

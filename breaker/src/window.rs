@@ -281,6 +281,10 @@ pub(crate) struct TimeWindow {
     shared: Padded<Shard>,
     /// Bit `i`: shard `i` has been written (bit `STRIPES`: the shared one).
     used: AtomicU32,
+    /// The current bucket, kept by the timer thread so that calls need not read the clock:
+    /// `[epoch: 24][absolute bucket number + 1: 40]`, valid while the epoch is the window's
+    /// and the bucket number is not 0. See [`TimeWindow::set_hint`].
+    hint: AtomicU64,
 }
 
 fn bucket_tag(epoch: u32, abs: u64) -> u64 {
@@ -296,6 +300,7 @@ impl TimeWindow {
             shards: (0..STRIPES).map(|_| Padded(Shard::default())).collect(),
             shared: Padded(Shard::default()),
             used: AtomicU32::new(0),
+            hint: AtomicU64::new(0),
         }
     }
 
@@ -313,13 +318,49 @@ impl TimeWindow {
         );
     }
 
-    /// Records one outcome at `now_ms`; returns the window's tally when the outcome was a
-    /// failure or a slow call.
-    #[inline]
-    pub(crate) fn record(&self, now_ms: u64, outcome: u8) -> Option<Tally> {
+    /// Keeps the current bucket for calls, at `now_ms`: valid until [`timer::MARGIN_MS`]
+    /// before the bucket ends. Returns when to call again: at that point (to withdraw the
+    /// hint), or at the next bucket's start (to give it).
+    ///
+    /// [`timer::MARGIN_MS`]: crate::timer::MARGIN_MS
+    pub(crate) fn set_hint(&self, now_ms: u64) -> u64 {
         let g = self.geometry.load(Acquire);
         let (epoch, width) = ((g >> 32) as u32, g & 0xFFFF_FFFF);
-        let abs = div_by(now_ms, width, self.inverse.load(Relaxed));
+        let abs = now_ms / width;
+        let next = (abs + 1).saturating_mul(width);
+        let margin = crate::timer::MARGIN_MS;
+        if next - now_ms > margin && abs < ABS_MASK {
+            self.hint.store(bucket_tag(epoch, abs + 1), Release);
+            next - margin
+        } else {
+            self.hint.store(0, Release);
+            next
+        }
+    }
+
+    /// The bucket the hint gives, whatever its epoch.
+    #[cfg(test)]
+    pub(crate) fn hinted_bucket(&self) -> Option<u64> {
+        (self.hint.load(Acquire) & ABS_MASK).checked_sub(1)
+    }
+
+    /// Withdraws the hint: calls read the clock.
+    pub(crate) fn clear_hint(&self) {
+        self.hint.store(0, Release);
+    }
+
+    /// Records one outcome, now (the timer thread's hint, or `now_ms()` when there is none);
+    /// returns the window's tally when the outcome was a failure or a slow call.
+    #[inline]
+    pub(crate) fn record(&self, now_ms: impl FnOnce() -> u64, outcome: u8) -> Option<Tally> {
+        let g = self.geometry.load(Acquire);
+        let (epoch, width) = ((g >> 32) as u32, g & 0xFFFF_FFFF);
+        let hint = self.hint.load(Acquire);
+        let abs = if hint >> ABS_BITS == u64::from(epoch & 0xFF_FFFF) && hint & ABS_MASK != 0 {
+            (hint & ABS_MASK) - 1
+        } else {
+            div_by(now_ms(), width, self.inverse.load(Relaxed))
+        };
         let tag = bucket_tag(epoch, abs);
         let i = (abs % BUCKETS as u64) as usize;
         let failed = u32::from(outcome & FAILED);
@@ -358,7 +399,7 @@ impl TimeWindow {
                 b.slow.fetch_add(slow, Relaxed);
             }
         }
-        (outcome & (FAILED | SLOW) != 0).then(|| self.tally(now_ms))
+        (outcome & (FAILED | SLOW) != 0).then(|| self.tally_at(g, abs))
     }
 
     fn mark_used(&self, shard: usize) {
@@ -371,8 +412,12 @@ impl TimeWindow {
     /// What the window holds at `now_ms`: the current bucket and the 9 before it.
     pub(crate) fn tally(&self, now_ms: u64) -> Tally {
         let g = self.geometry.load(Acquire);
-        let (epoch, width) = ((g >> 32) as u32, g & 0xFFFF_FFFF);
-        let now_abs = now_ms / width;
+        self.tally_at(g, now_ms / (g & 0xFFFF_FFFF))
+    }
+
+    /// What the window of geometry `g` holds when bucket `now_abs` is the current one.
+    fn tally_at(&self, g: u64, now_abs: u64) -> Tally {
+        let epoch = (g >> 32) as u32;
         let oldest = now_abs.saturating_sub(BUCKETS as u64 - 1);
         let mut t = Tally::default();
         let used = self.used.load(Relaxed);
@@ -433,9 +478,9 @@ mod tests {
     #[test]
     fn time_window_expires_old_buckets() {
         let w = TimeWindow::new(10_000); // 10 buckets of 1 s
-        w.record(0, 0);
-        w.record(500, FAILED);
-        w.record(4_200, FAILED);
+        w.record(|| 0, 0);
+        w.record(|| 500, FAILED);
+        assert_eq!(w.record(|| 4_200, FAILED), Some(t(3, 2, 0)));
         assert_eq!(w.tally(4_200), t(3, 2, 0));
         // At 10.0 s the bucket [0, 1 s) has left the window.
         assert_eq!(w.tally(9_999), t(3, 2, 0));
@@ -444,6 +489,31 @@ mod tests {
         assert_eq!(w.tally(14_000), Tally::default());
         w.reset(10_000);
         assert_eq!(w.tally(4_200), Tally::default());
+    }
+
+    #[test]
+    fn time_window_hint_replaces_the_clock_until_the_margin() {
+        let w = TimeWindow::new(10_000); // 10 buckets of 1 s
+        let no_clock = || -> u64 { panic!("the clock was read while a hint was valid") };
+        // At 2.3 s: bucket 2, valid until 2 ms before 3 s.
+        assert_eq!(w.set_hint(2_300), 3_000 - crate::timer::MARGIN_MS);
+        w.record(no_clock, 0);
+        assert_eq!(w.record(no_clock, FAILED), Some(t(2, 1, 0)));
+        assert_eq!(w.tally(2_999), t(2, 1, 0));
+        // Within the margin: no hint until the next bucket starts; calls read the clock.
+        assert_eq!(w.set_hint(2_999), 3_000);
+        assert_eq!(w.record(|| 3_000, FAILED), Some(t(3, 2, 0)));
+        assert_eq!(w.set_hint(3_000), 4_000 - crate::timer::MARGIN_MS);
+        w.record(no_clock, 0);
+        assert_eq!(w.tally(3_500), t(4, 2, 0));
+        assert_eq!(w.tally(12_999), t(2, 1, 0), "bucket 3 alone is left");
+        // A new window (new epoch) makes the hint stale at once.
+        w.reset(10_000);
+        assert_eq!(w.record(|| 3_100, FAILED), Some(t(1, 1, 0)));
+        w.set_hint(3_100);
+        w.clear_hint();
+        assert_eq!(w.record(|| 3_200, 0), None);
+        assert_eq!(w.tally(3_200), t(2, 1, 0));
     }
 
     #[test]
