@@ -14,7 +14,7 @@ use plexspaces_proto::circuitbreaker::prv::{
 
 use crate::__private::every_error;
 use crate::config::{validate, ConfigError};
-use crate::core::Inner;
+use crate::core::{Admission, Inner, Outcome};
 use crate::error::CircuitBreakerError;
 use crate::events::{Hub, Reason, Subscription};
 use crate::permit::Permit;
@@ -202,11 +202,16 @@ impl CircuitBreaker {
         F: FnOnce() -> Result<T, E>,
         C: FnOnce(&E) -> bool,
     {
-        let mut permit = self.try_acquire().map_err(CircuitBreakerError::widen)?;
-        let guard = FailOnUnwind(&mut permit);
+        let admission = self.inner.acquire();
+        if admission.is_rejected() {
+            return Err(CircuitBreakerError::CircuitOpen);
+        }
+        let call = SyncCall {
+            inner: &self.inner,
+            admission,
+        };
         let outcome = f();
-        guard.disarm();
-        settle(permit, outcome, is_failure)
+        settle(call.into_permit(), outcome, is_failure)
     }
 
     /// Asks for permission to make one call, for code that cannot hand the call over as a
@@ -391,7 +396,7 @@ impl fmt::Debug for CircuitBreaker {
 }
 
 /// Reports a finished call on its permit and shapes the result.
-#[inline]
+#[inline(always)]
 fn settle<T, E, C>(
     permit: Permit<'_>,
     outcome: Result<T, E>,
@@ -435,6 +440,28 @@ impl Drop for FailOnUnwind<'_, '_> {
     fn drop(&mut self) {
         // Only reached while unwinding: the normal path disarms the guard.
         self.0.fail_in_place();
+    }
+}
+
+/// A synchronous call in progress, owned by value (unlike [`FailOnUnwind`], which borrows a
+/// permit) so that it can stay in registers across the caller's closure. Dropped only if the
+/// closure panics: then the call counts as failed and the panic continues.
+struct SyncCall<'a> {
+    inner: &'a Inner,
+    admission: Admission,
+}
+
+impl<'a> SyncCall<'a> {
+    #[inline(always)]
+    fn into_permit(self) -> Permit<'a> {
+        let this = std::mem::ManuallyDrop::new(self);
+        Permit::new(this.inner, this.admission)
+    }
+}
+
+impl Drop for SyncCall<'_> {
+    fn drop(&mut self) {
+        self.inner.record(self.admission, Outcome::Failure);
     }
 }
 

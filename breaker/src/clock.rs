@@ -51,26 +51,28 @@ pub(crate) fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Whether the clock this thread reads may be tokio's paused clock (tokio's `test-util`:
-/// `#[tokio::test(start_paused = true)]`, `tokio::time::pause`), so that time moves only
-/// when a test moves it and no other thread can tell when a deadline is reached.
+/// Whether the clock this thread reads is std's clock, which the timer thread also reads;
+/// `false` for tokio's paused clock (tokio's `test-util`: `#[tokio::test(start_paused =
+/// true)]`, `tokio::time::pause`), where time moves only when a test moves it, and for a
+/// clock that was paused, advanced and resumed, which runs ahead of std's.
 ///
-/// A paused clock does not move while synchronous code runs, and only a current-thread
-/// runtime can pause it, so: wait for std's clock to move, and see whether tokio's moved too.
-/// (Not paused, tokio's clock *is* std's clock.) A clock that does not move within the spin
-/// counts as paused, which only costs speed: the breaker then reads the clock on every call.
-pub(crate) fn paused() -> bool {
-    let tokio_before = Instant::now();
+/// A paused clock does not move while synchronous code runs, and running, tokio's clock *is*
+/// std's clock plus what was advanced while paused. So: read both, wait for std's to move,
+/// read tokio's again; std's time must lie between the two tokio readings. A clock that does
+/// not move within the spin also answers `false`, which only costs speed: the breaker then
+/// reads the clock on every call.
+pub(crate) fn is_std() -> bool {
+    let tokio_before = Instant::now().into_std();
     let std_before = std::time::Instant::now();
+    let mut std_after = std_before;
     let mut spins = 0u32;
-    while std::time::Instant::now() == std_before {
+    while std_after == std_before && spins <= 10_000 {
         spins += 1;
-        if spins > 10_000 {
-            break;
-        }
         std::hint::spin_loop();
+        std_after = std::time::Instant::now();
     }
-    Instant::now() == tokio_before
+    let tokio_after = Instant::now().into_std();
+    tokio_before <= std_before && std_before < std_after && std_after <= tokio_after
 }
 
 #[cfg(test)]
@@ -78,27 +80,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn running_clock_is_not_paused() {
-        assert!(!paused());
+    fn a_running_clock_is_std_time() {
+        assert!(is_std());
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
             .expect("a runtime");
-        assert!(!rt.block_on(async { paused() }));
+        assert!(rt.block_on(async { is_std() }));
     }
 
     #[test]
-    fn paused_clock_is_detected() {
+    fn a_paused_or_advanced_clock_is_not() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
             .build()
             .expect("a runtime");
-        assert!(rt.block_on(async {
+        assert!(!rt.block_on(async { is_std() }));
+        {
+            let _guard = rt.enter();
+            assert!(!is_std(), "entered, not running");
+        }
+        rt.block_on(async {
             tokio::time::advance(Duration::from_secs(5)).await;
-            paused()
-        }));
-        let _guard = rt.enter();
-        assert!(paused(), "entered, not running");
+            assert!(!is_std());
+            // Resumed, it runs again, 5 s ahead of std's clock.
+            tokio::time::resume();
+            assert!(!is_std());
+        });
     }
 }

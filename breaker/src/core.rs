@@ -26,22 +26,25 @@ use plexspaces_proto::circuitbreaker::prv::CircuitBreakerConfig;
 use crate::clock::Clock;
 use crate::config::{Settings, Strategy};
 use crate::events::{CallOutcome, Event, EventKind, Hub, Reason};
-use crate::state::{State, Word};
+use crate::state::{State, Word, GEN_MASK};
 use crate::stats::{Counter, Padded, Stats};
 use crate::timer;
 use crate::window::{CountWindow, Tally, TimeWindow, Verdict, FAILED, SLOW};
 
-/// What a permit was issued as. Two plain integers, so that it travels in registers.
+/// What a permit was issued as, in one integer so that it travels in one register:
+///
+/// ```text
+/// bits  0..2   kind
+/// bit   2      timed: the call's duration is measured (slow calls tracked, or a trial)
+/// bits  3..32  generation of the state word it was issued in
+/// bits 32..64  when it was admitted, if timed: low 32 bits of ms on the breaker's clock
+///              (durations are taken with wrapping arithmetic, exact below 49 days)
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Admission {
-    /// `generation << 2 | kind`
-    tag: u32,
-    /// When the call was admitted (ms on the breaker's clock), or [`NOT_TIMED`].
-    started: u64,
-}
+pub(crate) struct Admission(u64);
 
-/// The call's duration is not measured (no slow-call tracking, not a trial).
-const NOT_TIMED: u64 = u64::MAX;
+const KIND_MASK: u64 = 0b11;
+const TIMED: u64 = 0b100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -56,27 +59,53 @@ enum Kind {
 }
 
 impl Admission {
+    /// An admission whose duration is not measured.
     #[inline]
-    fn new(gen: u32, kind: Kind, started: u64) -> Self {
-        Admission {
-            tag: (gen << 2) | kind as u32,
-            started,
-        }
+    fn untimed(gen: u32, kind: Kind) -> Self {
+        Admission((u64::from(gen & GEN_MASK) << 3) | kind as u64)
+    }
+
+    /// An admission made at `started_ms`, whose duration is measured.
+    #[inline]
+    fn timed(gen: u32, kind: Kind, started_ms: u64) -> Self {
+        Admission(Self::untimed(gen, kind).0 | TIMED | (started_ms << 32))
+    }
+
+    /// A closed-state call whose duration is not measured: the hot path.
+    #[inline]
+    fn is_plain_closed(self) -> bool {
+        self.0 & (KIND_MASK | TIMED) == Kind::Closed as u64
     }
 
     #[inline]
     fn gen(self) -> u32 {
-        self.tag >> 2
+        (self.0 >> 3) as u32 & GEN_MASK
     }
 
     #[inline]
     fn kind(self) -> Kind {
-        match self.tag & 3 {
+        match self.0 & KIND_MASK {
             0 => Kind::Closed,
             1 => Kind::Trial,
             2 => Kind::Passthrough,
             _ => Kind::Rejected,
         }
+    }
+
+    /// The low 32 bits of the admission time (0 if untimed).
+    #[inline]
+    fn started_low(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    #[inline]
+    fn is_timed(self) -> bool {
+        self.0 & TIMED != 0
+    }
+
+    /// How long a timed call took, at `now_ms`.
+    fn duration_ms(self, now_ms: u64) -> u64 {
+        u64::from((now_ms as u32).wrapping_sub(self.started_low()))
     }
 
     #[inline]
@@ -91,7 +120,7 @@ impl Admission {
 
     /// The same admission with nothing left to record.
     pub(crate) fn spent(self) -> Admission {
-        Admission::new(self.gen(), Kind::Passthrough, self.started)
+        Admission((self.0 & !KIND_MASK) | Kind::Passthrough as u64)
     }
 }
 
@@ -262,9 +291,10 @@ impl HalfOpen {
         self.starts.push(now);
     }
 
-    fn finish(&mut self, started: u64) {
+    /// A trial admitted at a time whose low 32 bits are `started_low` has ended.
+    fn finish(&mut self, started_low: u32) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        if let Some(i) = self.starts.iter().position(|s| *s == started) {
+        if let Some(i) = self.starts.iter().position(|s| *s as u32 == started_low) {
             self.starts.swap_remove(i);
         }
     }
@@ -397,12 +427,18 @@ impl Inner {
 
     #[inline]
     fn closed_admission(&self, w: Word) -> Admission {
-        let started = if self.limits.slow_call_ms.load(Relaxed) == 0 {
-            NOT_TIMED
+        if self.limits.slow_call_ms.load(Relaxed) == 0 {
+            Admission::untimed(w.gen(), Kind::Closed)
         } else {
-            self.clock.now_ms()
-        };
-        Admission::new(w.gen(), Kind::Closed, started)
+            self.timed_admission(w)
+        }
+    }
+
+    /// A closed-state admission whose duration is measured (slow calls are tracked). Out of
+    /// line: the clock read it needs would otherwise crowd every caller's hot path.
+    #[inline(never)]
+    fn timed_admission(&self, w: Word) -> Admission {
+        Admission::timed(w.gen(), Kind::Closed, self.clock.now_ms())
     }
 
     #[cold]
@@ -411,7 +447,7 @@ impl Inner {
         loop {
             match w.state() {
                 State::Closed => return self.closed_admission(w),
-                State::Disabled => return Admission::new(w.gen(), Kind::Passthrough, NOT_TIMED),
+                State::Disabled => return Admission::untimed(w.gen(), Kind::Passthrough),
                 State::ForcedOpen => return self.reject(),
                 State::Open => {
                     // open -> half-open, lazily: the first call after the period is a trial.
@@ -428,7 +464,7 @@ impl Inner {
                             ho.admit(now);
                             drop(ho);
                             self.trace(changed);
-                            return Admission::new(next.gen(), Kind::Trial, now);
+                            return Admission::timed(next.gen(), Kind::Trial, now);
                         }
                         Err(actual) => w = actual,
                     }
@@ -467,7 +503,7 @@ impl Inner {
                     }
                     let now = now.unwrap_or_else(|| self.clock.now_ms());
                     ho.admit(now);
-                    return Admission::new(w.gen(), Kind::Trial, now);
+                    return Admission::timed(w.gen(), Kind::Trial, now);
                 }
             }
         }
@@ -479,7 +515,7 @@ impl Inner {
         if self.wants_call_events() {
             self.publish_call(EventKind::Rejected);
         }
-        Admission::new(0, Kind::Rejected, NOT_TIMED)
+        Admission::untimed(0, Kind::Rejected)
     }
 
     /// The end of the open period of `w` (an open word), once published.
@@ -493,8 +529,7 @@ impl Inner {
     /// Records how an admitted call ended.
     #[inline(always)]
     pub(crate) fn record(&self, admission: Admission, outcome: Outcome) {
-        if admission.kind() == Kind::Closed
-            && admission.started == NOT_TIMED
+        if admission.is_plain_closed()
             && outcome == Outcome::Success
             && !crate::events::any_call_listeners()
         {
@@ -504,15 +539,25 @@ impl Inner {
             let w = self.load();
             self.stats.add(Counter::Success);
             if strategy == Strategy::Consecutive {
-                // Read before write: a success that changes nothing stores nothing.
-                if w.payload() != 0 && w.is_closed() && w.gen() == admission.gen() {
-                    self.clear_consecutive(admission.gen());
+                // Read before write: a success that changes nothing (the word is still closed,
+                // of this generation, with no failures counted) stores nothing.
+                if w != Word::new(State::Closed, admission.gen(), 0) {
+                    self.consecutive_success(w, admission.gen());
                 }
                 return;
             }
             return self.record_window(admission.gen(), false, false);
         }
         self.record_any(admission, outcome);
+    }
+
+    /// A success when the state word was not the plain closed word of the call's generation.
+    #[cold]
+    #[inline(never)]
+    fn consecutive_success(&self, w: Word, gen: u32) {
+        if w.payload() != 0 && w.is_closed() && w.gen() == gen {
+            self.clear_consecutive(gen);
+        }
     }
 
     #[cold]
@@ -539,11 +584,9 @@ impl Inner {
             Outcome::Ignored => self.stats.add(Counter::Ignored),
             Outcome::Cancelled => self.stats.add(Counter::Cancelled),
         }
-        let duration_ms = if admission.started == NOT_TIMED {
-            None
-        } else {
-            Some(self.clock.now_ms().saturating_sub(admission.started))
-        };
+        let duration_ms = admission
+            .is_timed()
+            .then(|| admission.duration_ms(self.clock.now_ms()));
         if self.wants_call_events() {
             self.publish_call(EventKind::CallFinished {
                 outcome: outcome.public(),
@@ -654,9 +697,9 @@ impl Inner {
     // ---- the timer thread --------------------------------------------------------------
 
     /// Whether the timer thread can keep time for this breaker: it runs, and this thread's
-    /// clock is not tokio's paused clock (which only the test moving it knows about).
+    /// clock is std's (not tokio's paused clock, which only the test moving it knows about).
     fn timer_runs(&self) -> bool {
-        !crate::clock::paused()
+        crate::clock::is_std()
             && self
                 .timer
                 .get_or_init(|| timer::Entry::new(self.me.clone()))
@@ -734,7 +777,7 @@ impl Inner {
         if w.state() != State::HalfOpen || w.gen() != admission.gen() || ho.gen != admission.gen() {
             return; // a trial of an earlier half-open period decides nothing
         }
-        ho.finish(admission.started);
+        ho.finish(admission.started_low());
         if matches!(outcome, Outcome::Ignored | Outcome::Cancelled) {
             // The trial says nothing about the service: its place goes to another call.
             ho.admitted = ho.admitted.saturating_sub(1);

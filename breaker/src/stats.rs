@@ -59,6 +59,12 @@ impl Counts {
     }
 }
 
+/// Adds one to a counter only this thread writes.
+#[inline]
+fn bump(c: &AtomicU64) {
+    c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
+}
+
 #[derive(Debug)]
 pub(crate) struct Stats {
     stripes: Box<[Stripe]>,
@@ -79,12 +85,20 @@ impl Stats {
 
     #[inline]
     pub(crate) fn add(&self, counter: Counter) {
-        match self.stripes.get(slot::current()) {
+        // A thread without a slot yet reads as one beyond the stripes: the cold path sorts it.
+        match self.stripes.get(slot::current_if_assigned()) {
             // The stripe belongs to this thread alone: no read-modify-write needed.
-            Some(stripe) => {
-                let c = &stripe.0[counter as usize];
-                c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
-            }
+            Some(stripe) => bump(&stripe.0[counter as usize]),
+            None => self.add_unstriped(counter),
+        }
+    }
+
+    /// [`Self::add`] for a thread that has no slot yet, or none at all.
+    #[cold]
+    #[inline(never)]
+    fn add_unstriped(&self, counter: Counter) {
+        match self.stripes.get(slot::current()) {
+            Some(stripe) => bump(&stripe.0[counter as usize]),
             None => {
                 self.shared.0[counter as usize].fetch_add(1, Relaxed);
             }
@@ -151,6 +165,13 @@ pub(crate) mod slot {
             let _ = SLOT.try_with(|s| s.set(NONE));
             FREE.lock().unwrap_or_else(|p| p.into_inner()).push(self.0);
         }
+    }
+
+    /// This thread's slot if it has one; otherwise a number beyond every slot ([`NONE`], or
+    /// the one that means "not asked yet").
+    #[inline]
+    pub(crate) fn current_if_assigned() -> usize {
+        SLOT.with(Cell::get)
     }
 
     /// This thread's slot, or [`NONE`].

@@ -10,9 +10,9 @@
 //! harm; it only matters that it is not late by more than [`MARGIN_MS`].
 //!
 //! The timer never makes a transition: the move to half-open stays lazy (the first call after
-//! the period makes it). Breakers whose clock may be tokio's paused clock (see
-//! [`crate::clock::paused`]) and every breaker, should the thread fail to start, simply
-//! read the clock on every call instead.
+//! the period makes it). A breaker whose calls read a clock other than std's (tokio's paused
+//! clock in tests; see [`crate::clock::is_std`]), and every breaker should the thread fail
+//! to start, simply reads the clock on every call instead.
 //!
 //! The queue is a binary min-heap of breaker ids indexed by position, so each breaker has at
 //! most one entry, rescheduling is `O(log n)`, and the memory held is one slot per live
