@@ -356,3 +356,35 @@ async fn reconfigure_changes_thresholds_in_place_and_keeps_state() {
     assert_eq!(err.field(), "failure_threshold");
     assert_eq!(b.config().failure_threshold, 2, "the old config stays");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_with_a_deadline_given_up_by_its_caller_is_cancelled_and_its_timer_dropped() {
+    let b = CircuitBreaker::new(CircuitBreakerConfig {
+        name: "r-deadline-dropped".into(),
+        failure_threshold: 1,
+        call_timeout_ms: 500,
+        ..Default::default()
+    });
+    // The caller gives up at 100 ms, while the call waits on its 500 ms deadline: the
+    // call's future, timer included, is dropped mid-flight.
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(100),
+        b.execute(pending::<Result<(), ()>>),
+    )
+    .await;
+    assert!(gave_up.is_err());
+    // Past the dropped deadline nothing fires: no timeout, no failure, still closed.
+    advance(Duration::from_secs(1)).await;
+    let s = b.snapshot();
+    assert_eq!(
+        (s.cancelled_calls, s.timed_out_calls, s.failed_calls),
+        (1, 0, 0)
+    );
+    assert_eq!(b.state(), State::Closed);
+    // The same deadline still works for the next call.
+    assert_eq!(
+        b.execute(pending::<Result<(), ()>>).await,
+        Err(CircuitBreakerError::Timeout)
+    );
+    assert_eq!(b.state(), State::Open);
+}

@@ -17,6 +17,7 @@ use crate::config::{validate, ConfigError};
 use crate::core::{Admission, Inner, Outcome};
 use crate::error::CircuitBreakerError;
 use crate::events::{Hub, Reason, Subscription};
+use crate::outline::OutlinedDrop;
 use crate::permit::Permit;
 use crate::state::{State, Word};
 
@@ -175,7 +176,10 @@ impl CircuitBreaker {
         };
         let outcome = match self.inner.limits.call_timeout_ms.load(Relaxed) {
             0 => guarded.await,
-            ms => match tokio::time::timeout(Duration::from_millis(ms), guarded).await {
+            // (The timer's drop code is kept out of line: see `outline`.)
+            ms => match OutlinedDrop::new(tokio::time::timeout(Duration::from_millis(ms), guarded))
+                .await
+            {
                 Ok(outcome) => outcome,
                 Err(_elapsed) => {
                     permit.timed_out();
@@ -461,7 +465,7 @@ impl<'a> SyncCall<'a> {
 
 impl Drop for SyncCall<'_> {
     fn drop(&mut self) {
-        self.inner.record(self.admission, Outcome::Failure);
+        self.inner.record_cold(self.admission, Outcome::Failure);
     }
 }
 

@@ -568,6 +568,13 @@ impl Inner {
         });
     }
 
+    /// [`Self::record`] out of line, for drop code (a dropped permit or future, an unwinding
+    /// call), which stays small so that the compiler inlines it where it is needed.
+    #[inline(never)]
+    pub(crate) fn record_cold(&self, admission: Admission, outcome: Outcome) {
+        self.record(admission, outcome);
+    }
+
     /// [`Self::record`] for every other case.
     #[inline(never)]
     fn record_any(&self, admission: Admission, outcome: Outcome) {

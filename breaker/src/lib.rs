@@ -70,7 +70,7 @@
 //! Create (or first use) a breaker inside the paused runtime: one created outside any runtime
 //! starts from the real clock.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -81,6 +81,7 @@ mod config;
 mod core;
 mod error;
 pub mod events;
+mod outline;
 mod permit;
 mod registry;
 mod rng;

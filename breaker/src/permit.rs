@@ -67,7 +67,7 @@ impl<'a> Permit<'a> {
     /// Records a failure now and leaves the permit spent: dropping it later records nothing.
     /// For a call interrupted by a panic, while the permit itself lives on.
     pub(crate) fn fail_in_place(&mut self) {
-        self.inner.record(self.admission, Outcome::Failure);
+        self.inner.record_cold(self.admission, Outcome::Failure);
         self.admission = self.admission.spent();
     }
 
@@ -86,7 +86,7 @@ impl<'a> Permit<'a> {
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.inner.record(self.admission, Outcome::Cancelled);
+        self.inner.record_cold(self.admission, Outcome::Cancelled);
     }
 }
 
