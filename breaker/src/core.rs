@@ -335,6 +335,8 @@ pub(crate) struct Inner {
     window_ticking: AtomicBool,
     /// When the timer thread started keeping the time window's bucket (ms since creation).
     window_ticking_since: AtomicU64,
+    /// The timer failed this breaker once (see [`Self::stop_quiet`]); it is not used again.
+    timer_failed: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -352,6 +354,7 @@ impl Inner {
             timer: OnceLock::new(),
             window_ticking: AtomicBool::new(false),
             window_ticking_since: AtomicU64::new(0),
+            timer_failed: AtomicBool::new(false),
             word: Padded(AtomicU64::new(Word::new(State::Closed, 0, 0).0)),
             limits: Limits::new(settings),
             open_until: AtomicU64::new(pack_deadline(DEADLINE_GEN_MASK, 0)),
@@ -706,7 +709,8 @@ impl Inner {
     /// Whether the timer thread can keep time for this breaker: it runs, and this thread's
     /// clock is std's (not tokio's paused clock, which only the test moving it knows about).
     fn timer_runs(&self) -> bool {
-        crate::clock::is_std()
+        !self.timer_failed.load(Acquire)
+            && crate::clock::is_std()
             && self
                 .timer
                 .get_or_init(|| timer::Entry::new(self.me.clone()))
@@ -727,6 +731,9 @@ impl Inner {
     }
 
     fn on_timer_at(&self, now: u64) {
+        if self.timer_failed.load(Acquire) {
+            return;
+        }
         let mut next = None;
         let packed = self.open_until.load(Acquire);
         if packed & QUIET != 0 {
@@ -758,6 +765,17 @@ impl Inner {
         if let Some(at) = next {
             self.wake_at(at);
         }
+    }
+
+    /// Gives up the timer's help for good, should it fail: every call reads the clock.
+    pub(crate) fn stop_quiet(&self) {
+        self.open_until.fetch_and(!QUIET, AcqRel);
+        if let Some(window) = self.time_window.get() {
+            window.clear_hint();
+        }
+        // Marked as ticking, so that no call starts the timer for the window again.
+        self.window_ticking.store(true, Release);
+        self.timer_failed.store(true, Release);
     }
 
     /// No time-window call for a whole window, which has been kept for at least that long.
@@ -1184,6 +1202,22 @@ mod tests {
             std::thread::yield_now();
         }
         assert!(b.acquire().is_trial());
+    }
+
+    #[test]
+    fn a_breaker_the_timer_failed_reads_the_clock_from_then_on() {
+        let b = tripped();
+        assert!(is_quiet(&b));
+        b.stop_quiet();
+        assert!(!is_quiet(&b));
+        b.on_timer();
+        assert!(!is_quiet(&b));
+        set_deadline(&b, 0, false);
+        let trial = b.acquire();
+        assert!(trial.is_trial(), "the clock, not the timer, ends the period");
+        b.record(trial, Outcome::Failure);
+        assert_eq!(b.load().state(), State::Open);
+        assert!(!is_quiet(&b), "a new period is not quiet either");
     }
 
     #[test]

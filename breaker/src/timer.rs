@@ -18,6 +18,7 @@
 //! most one entry, rescheduling is `O(log n)`, and the memory held is one slot per live
 //! breaker that ever went quiet (no allocation once the vectors have grown).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Instant;
 
@@ -192,7 +193,10 @@ fn shared() -> Option<&'static Arc<Shared>> {
                 .name("plexspaces-circuit-breaker-timer".into())
                 .spawn(move || {
                     let _ = started.send(());
-                    run(&for_thread);
+                    // Breakers rely on this thread to end their quiet stretches: should
+                    // anything in it panic, it carries on with the same queue rather than die.
+                    while std::panic::catch_unwind(AssertUnwindSafe(|| run(&for_thread))).is_err() {
+                    }
                 })
                 .ok()?;
             is_running.recv().ok().map(|()| shared)
@@ -200,7 +204,7 @@ fn shared() -> Option<&'static Arc<Shared>> {
         .as_ref()
 }
 
-fn run(shared: &Shared) {
+fn run(shared: &Shared) -> ! {
     let mut queue = lock(&shared.queue);
     loop {
         match queue.pop_due(Instant::now()) {
@@ -208,7 +212,10 @@ fn run(shared: &Shared) {
                 let owner = queue.slots[id as usize].owner.clone();
                 drop(queue);
                 if let Some(inner) = owner.upgrade() {
-                    inner.on_timer();
+                    if std::panic::catch_unwind(AssertUnwindSafe(|| inner.on_timer())).is_err() {
+                        // Never leave a breaker quiet with nobody to wake it.
+                        inner.stop_quiet();
+                    }
                 }
                 // `inner` is dropped here, with no lock held: it may be the last handle.
                 queue = lock(&shared.queue);
