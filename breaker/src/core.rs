@@ -1214,7 +1214,10 @@ mod tests {
         assert!(!is_quiet(&b));
         set_deadline(&b, 0, false);
         let trial = b.acquire();
-        assert!(trial.is_trial(), "the clock, not the timer, ends the period");
+        assert!(
+            trial.is_trial(),
+            "the clock, not the timer, ends the period"
+        );
         b.record(trial, Outcome::Failure);
         assert_eq!(b.load().state(), State::Open);
         assert!(!is_quiet(&b), "a new period is not quiet either");

@@ -10,7 +10,8 @@ pub enum State {
     /// Calls flow; failures are counted against the threshold.
     Closed,
     /// Calls are rejected at once until the open period elapses; the first call after it is
-    /// admitted as a trial (the move to half-open is lazy: no timer or task is involved).
+    /// admitted as a trial (the move to half-open is lazy: the first call makes it, no timer
+    /// or task does).
     Open,
     /// A limited number of trial calls are in flight; their outcomes close or reopen the circuit.
     HalfOpen,
