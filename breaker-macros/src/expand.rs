@@ -161,9 +161,15 @@ fn expand(args: &Args, mut func: ItemFn) -> syn::Result<TokenStream> {
         if fallible {
             // The runtime's own `execute_with` / `call_with`, with the body's `Err` handed back
             // unchanged and a refusal turned into the function's error or its fallback.
+            // (`execute_with`'s steps are made inline: see `execute_inline`.)
+            let result = if awaits {
+                execute_inline(&krate, &body, &classifier)
+            } else {
+                quote!(__cb_breaker.#call(#classifier, #make) #awaited)
+            };
             quote!({
                 let __cb_breaker = #callsite;
-                match __cb_breaker.#call(#classifier, #make) #awaited {
+                match #result {
                     ::core::result::Result::Ok(__cb_value) => ::core::result::Result::Ok(__cb_value),
                     ::core::result::Result::Err(#krate::CircuitBreakerError::Inner(__cb_error)) => {
                         ::core::result::Result::Err(__cb_error)
@@ -176,7 +182,12 @@ fn expand(args: &Args, mut func: ItemFn) -> syn::Result<TokenStream> {
             })
         } else {
             let helper = if awaits {
-                quote!(#krate::__private::run_infallible(__cb_breaker, #body).await)
+                let wrapped = quote!(async {
+                    ::core::result::Result::Ok::<_, ::core::convert::Infallible>(#body.await)
+                });
+                let every_error = quote!(#krate::__private::every_error);
+                let result = execute_inline(&krate, &wrapped, &every_error);
+                quote!(#krate::__private::run_result(#result))
             } else {
                 quote!(#krate::__private::call_infallible(__cb_breaker, #body))
             };
@@ -220,6 +231,44 @@ fn expand(args: &Args, mut func: ItemFn) -> syn::Result<TokenStream> {
         }
     }
     Ok(func.into_token_stream())
+}
+
+/// `__cb_breaker.execute_with(classifier, || body).await`, written out so that its steps run
+/// in the annotated function's own state machine (one state machine less per call; the
+/// runtime's `execute_with` makes the same steps with the same `__private` pieces).
+/// Evaluates to the same `Result<T, CircuitBreakerError<E>>`.
+fn execute_inline(krate: &syn::Path, body: &TokenStream, classifier: &TokenStream) -> TokenStream {
+    quote!(match __cb_breaker.try_acquire() {
+        ::core::result::Result::Err(__cb_rejected) => {
+            ::core::result::Result::Err(__cb_rejected.widen())
+        }
+        ::core::result::Result::Ok(mut __cb_permit) => {
+            let mut __cb_future = ::core::pin::pin!(#body);
+            match #krate::__private::deadline(&__cb_permit) {
+                ::core::option::Option::None => {
+                    let __cb_outcome = #krate::__private::Guarded::new(
+                        &mut __cb_permit,
+                        __cb_future.as_mut(),
+                    )
+                    .await;
+                    #krate::__private::settle(__cb_permit, __cb_outcome, #classifier)
+                }
+                ::core::option::Option::Some(__cb_deadline) => match #krate::__private::within(
+                    __cb_deadline,
+                    #krate::__private::Guarded::new(&mut __cb_permit, __cb_future.as_mut()),
+                )
+                .await
+                {
+                    ::core::result::Result::Ok(__cb_outcome) => {
+                        #krate::__private::settle(__cb_permit, __cb_outcome, #classifier)
+                    }
+                    ::core::result::Result::Err(_) => ::core::result::Result::Err(
+                        #krate::__private::timed_out(__cb_permit),
+                    ),
+                },
+            }
+        }
+    })
 }
 
 /// The lazily initialised static that holds the function's breaker, and the config it is

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -170,24 +169,18 @@ impl CircuitBreaker {
             fut
         };
         let mut fut = pin!(fut);
-        let guarded = Guarded {
-            fut: fut.as_mut(),
-            permit: &mut permit,
-        };
-        let outcome = match self.inner.limits.call_timeout_ms.load(Relaxed) {
-            0 => guarded.await,
-            // (The timer's drop code is kept out of line: see `outline`.)
-            ms => match OutlinedDrop::new(tokio::time::timeout(Duration::from_millis(ms), guarded))
-                .await
-            {
-                Ok(outcome) => outcome,
-                Err(_elapsed) => {
-                    permit.timed_out();
-                    return Err(CircuitBreakerError::Timeout);
-                }
+        // The same steps as the `#[circuit_breaker]` expansion, which makes them in the
+        // annotated function's own state machine (see `__private`).
+        match deadline(&permit) {
+            None => {
+                let outcome = Guarded::new(&mut permit, fut.as_mut()).await;
+                settle(permit, outcome, is_failure)
+            }
+            Some(d) => match within(d, Guarded::new(&mut permit, fut.as_mut())).await {
+                Ok(outcome) => settle(permit, outcome, is_failure),
+                Err(_elapsed) => Err(timed_out(permit)),
             },
-        };
-        settle(permit, outcome, is_failure)
+        }
     }
 
     /// Runs the synchronous call `f` through the breaker, with the rules of
@@ -401,7 +394,7 @@ impl fmt::Debug for CircuitBreaker {
 
 /// Reports a finished call on its permit and shapes the result.
 #[inline(always)]
-fn settle<T, E, C>(
+pub fn settle<T, E, C>(
     permit: Permit<'_>,
     outcome: Result<T, E>,
     is_failure: C,
@@ -423,6 +416,33 @@ where
             Err(CircuitBreakerError::Inner(e))
         }
     }
+}
+
+/// The call's deadline, if `call_timeout_ms` was set when it was admitted.
+#[inline]
+pub fn deadline(permit: &Permit<'_>) -> Option<Duration> {
+    if permit.has_deadline() {
+        permit.call_timeout()
+    } else {
+        None
+    }
+}
+
+/// `fut`, given up (`Err`) at `deadline`. The timer's drop code is kept out of line (see
+/// `outline`), so that calls without a deadline do not carry it.
+#[inline]
+pub fn within<F: Future>(
+    deadline: Duration,
+    fut: F,
+) -> impl Future<Output = Result<F::Output, tokio::time::error::Elapsed>> {
+    OutlinedDrop::new(tokio::time::timeout(deadline, fut))
+}
+
+/// Records a call that ran past its deadline; the error to return.
+#[cold]
+pub fn timed_out<E>(permit: Permit<'_>) -> CircuitBreakerError<E> {
+    permit.timed_out();
+    CircuitBreakerError::Timeout
 }
 
 /// Records the call as failed if a panic unwinds through the frame that holds it.
@@ -470,9 +490,18 @@ impl Drop for SyncCall<'_> {
 }
 
 /// Polls the caller's future with a [`FailOnUnwind`] around each poll.
-struct Guarded<'a, 'p, F> {
+#[must_use = "futures do nothing unless polled"]
+pub struct Guarded<'a, 'p, F> {
     fut: Pin<&'a mut F>,
     permit: &'a mut Permit<'p>,
+}
+
+impl<'a, 'p, F> Guarded<'a, 'p, F> {
+    /// Polls `fut` on behalf of `permit`.
+    #[inline]
+    pub fn new(permit: &'a mut Permit<'p>, fut: Pin<&'a mut F>) -> Self {
+        Guarded { fut, permit }
+    }
 }
 
 impl<F: Future> Future for Guarded<'_, '_, F> {

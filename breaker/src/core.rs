@@ -36,15 +36,29 @@ use crate::window::{CountWindow, Tally, TimeWindow, Verdict, FAILED, SLOW};
 /// ```text
 /// bits  0..2   kind
 /// bit   2      timed: the call's duration is measured (slow calls tracked, or a trial)
-/// bits  3..32  generation of the state word it was issued in
-/// bits 32..64  when it was admitted, if timed: low 32 bits of ms on the breaker's clock
-///              (durations are taken with wrapping arithmetic, exact below 49 days)
+/// bit   3      window: a window strategy was in force when it was issued
+/// bit   4      deadline: `call_timeout_ms` was set when it was issued
+/// bits  5..34  generation of the state word it was issued in
+/// bits 34..64  when it was admitted, if timed: low 30 bits of ms on the breaker's clock
+///              (durations are taken with wrapping arithmetic, exact below 12 days)
 /// ```
+///
+/// The flags come from one byte of the breaker's settings ([`Limits::mode`]), read once on
+/// admission, so that recording the outcome need not load the settings again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Admission(u64);
 
 const KIND_MASK: u64 = 0b11;
 const TIMED: u64 = 0b100;
+const WINDOW: u64 = 0b1000;
+const DEADLINE: u64 = 0b1_0000;
+const ADMISSION_GEN_SHIFT: u32 = 5;
+const STARTED_SHIFT: u32 = 34;
+
+/// [`Limits::mode`] bits, in the places of the admission's flags.
+const MODE_TIMED: u8 = TIMED as u8;
+const MODE_WINDOW: u8 = WINDOW as u8;
+const MODE_DEADLINE: u8 = DEADLINE as u8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -59,16 +73,20 @@ enum Kind {
 }
 
 impl Admission {
-    /// An admission whose duration is not measured.
+    /// An admission whose duration is not measured, with the flags of `mode` (timed aside).
     #[inline]
-    fn untimed(gen: u32, kind: Kind) -> Self {
-        Admission((u64::from(gen & GEN_MASK) << 3) | kind as u64)
+    fn untimed(gen: u32, kind: Kind, mode: u8) -> Self {
+        Admission(
+            (u64::from(gen & GEN_MASK) << ADMISSION_GEN_SHIFT)
+                | u64::from(mode & (MODE_WINDOW | MODE_DEADLINE))
+                | kind as u64,
+        )
     }
 
     /// An admission made at `started_ms`, whose duration is measured.
     #[inline]
-    fn timed(gen: u32, kind: Kind, started_ms: u64) -> Self {
-        Admission(Self::untimed(gen, kind).0 | TIMED | (started_ms << 32))
+    fn timed(gen: u32, kind: Kind, mode: u8, started_ms: u64) -> Self {
+        Admission(Self::untimed(gen, kind, mode).0 | TIMED | (started_ms << STARTED_SHIFT))
     }
 
     /// A closed-state call whose duration is not measured: the hot path.
@@ -79,7 +97,7 @@ impl Admission {
 
     #[inline]
     fn gen(self) -> u32 {
-        (self.0 >> 3) as u32 & GEN_MASK
+        (self.0 >> ADMISSION_GEN_SHIFT) as u32 & GEN_MASK
     }
 
     #[inline]
@@ -92,10 +110,10 @@ impl Admission {
         }
     }
 
-    /// The low 32 bits of the admission time (0 if untimed).
+    /// The low 30 bits of the admission time (0 if untimed).
     #[inline]
     fn started_low(self) -> u32 {
-        (self.0 >> 32) as u32
+        (self.0 >> STARTED_SHIFT) as u32
     }
 
     #[inline]
@@ -105,7 +123,14 @@ impl Admission {
 
     /// How long a timed call took, at `now_ms`.
     fn duration_ms(self, now_ms: u64) -> u64 {
-        u64::from((now_ms as u32).wrapping_sub(self.started_low()))
+        let elapsed = (now_ms << STARTED_SHIFT).wrapping_sub(self.0 & !((1 << STARTED_SHIFT) - 1));
+        elapsed >> STARTED_SHIFT
+    }
+
+    /// Whether `call_timeout_ms` was set when the call was admitted.
+    #[inline]
+    pub(crate) fn has_deadline(self) -> bool {
+        self.0 & DEADLINE != 0
     }
 
     #[inline]
@@ -153,6 +178,9 @@ impl Outcome {
 /// The live, reconfigurable numbers of a breaker (see [`Settings`]).
 #[derive(Debug)]
 pub(crate) struct Limits {
+    /// What admissions carry: `MODE_*` bits (slow calls tracked, a window strategy, a call
+    /// deadline), one byte read once per call.
+    mode: AtomicU8,
     strategy: AtomicU8,
     failure_threshold: AtomicU32,
     success_threshold: AtomicU32,
@@ -175,6 +203,7 @@ pub(crate) struct Limits {
 impl Limits {
     fn new(s: Settings) -> Self {
         let limits = Limits {
+            mode: AtomicU8::new(0),
             strategy: AtomicU8::new(0),
             failure_threshold: AtomicU32::new(0),
             success_threshold: AtomicU32::new(0),
@@ -218,6 +247,23 @@ impl Limits {
         self.jitter_percent.store(s.jitter_percent, Relaxed);
         self.half_open_max_wait_ms
             .store(s.half_open_max_wait_ms, Relaxed);
+        let mode = if s.slow_call_ms != 0 { MODE_TIMED } else { 0 }
+            | if s.strategy.is_window() {
+                MODE_WINDOW
+            } else {
+                0
+            }
+            | if s.call_timeout_ms != 0 {
+                MODE_DEADLINE
+            } else {
+                0
+            };
+        self.mode.store(mode, Relaxed);
+    }
+
+    #[inline]
+    fn mode(&self) -> u8 {
+        self.mode.load(Relaxed)
     }
 
     #[inline]
@@ -291,10 +337,11 @@ impl HalfOpen {
         self.starts.push(now);
     }
 
-    /// A trial admitted at a time whose low 32 bits are `started_low` has ended.
+    /// A trial admitted at a time whose low 30 bits are `started_low` has ended.
     fn finish(&mut self, started_low: u32) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        if let Some(i) = self.starts.iter().position(|s| *s as u32 == started_low) {
+        let low = |at: u64| (at << STARTED_SHIFT >> STARTED_SHIFT) as u32;
+        if let Some(i) = self.starts.iter().position(|s| low(*s) == started_low) {
             self.starts.swap_remove(i);
         }
     }
@@ -430,18 +477,19 @@ impl Inner {
 
     #[inline]
     fn closed_admission(&self, w: Word) -> Admission {
-        if self.limits.slow_call_ms.load(Relaxed) == 0 {
-            Admission::untimed(w.gen(), Kind::Closed)
+        let mode = self.limits.mode();
+        if mode & MODE_TIMED == 0 {
+            Admission::untimed(w.gen(), Kind::Closed, mode)
         } else {
-            self.timed_admission(w)
+            self.timed_admission(w, mode)
         }
     }
 
     /// A closed-state admission whose duration is measured (slow calls are tracked). Out of
     /// line: the clock read it needs would otherwise crowd every caller's hot path.
     #[inline(never)]
-    fn timed_admission(&self, w: Word) -> Admission {
-        Admission::timed(w.gen(), Kind::Closed, self.clock.now_ms())
+    fn timed_admission(&self, w: Word, mode: u8) -> Admission {
+        Admission::timed(w.gen(), Kind::Closed, mode, self.clock.now_ms())
     }
 
     #[cold]
@@ -450,7 +498,9 @@ impl Inner {
         loop {
             match w.state() {
                 State::Closed => return self.closed_admission(w),
-                State::Disabled => return Admission::untimed(w.gen(), Kind::Passthrough),
+                State::Disabled => {
+                    return Admission::untimed(w.gen(), Kind::Passthrough, self.limits.mode())
+                }
                 State::ForcedOpen => return self.reject(),
                 State::Open => {
                     // open -> half-open, lazily: the first call after the period is a trial.
@@ -467,7 +517,12 @@ impl Inner {
                             ho.admit(now);
                             drop(ho);
                             self.trace(changed);
-                            return Admission::timed(next.gen(), Kind::Trial, now);
+                            return Admission::timed(
+                                next.gen(),
+                                Kind::Trial,
+                                self.limits.mode(),
+                                now,
+                            );
                         }
                         Err(actual) => w = actual,
                     }
@@ -506,7 +561,7 @@ impl Inner {
                     }
                     let now = now.unwrap_or_else(|| self.clock.now_ms());
                     ho.admit(now);
-                    return Admission::timed(w.gen(), Kind::Trial, now);
+                    return Admission::timed(w.gen(), Kind::Trial, self.limits.mode(), now);
                 }
             }
         }
@@ -518,7 +573,7 @@ impl Inner {
         if self.wants_call_events() {
             self.publish_call(EventKind::Rejected);
         }
-        Admission::untimed(0, Kind::Rejected)
+        Admission::untimed(0, Kind::Rejected, 0)
     }
 
     /// The end of the open period of `w` (an open word), once published.
@@ -537,13 +592,13 @@ impl Inner {
             && !crate::events::any_call_listeners()
         {
             // The hot path: an untimed success in the closed state, nobody listening. (The
-            // loads come before the counter's store, so that they need not wait behind it.)
-            let strategy = self.limits.strategy();
+            // load comes before the counter's store, so that it need not wait behind it.)
             let w = self.load();
             self.stats.add(Counter::Success);
-            if strategy == Strategy::Consecutive {
-                // Read before write: a success that changes nothing (the word is still closed,
-                // of this generation, with no failures counted) stores nothing.
+            if admission.0 & WINDOW == 0 {
+                // Consecutive strategy. Read before write: a success that changes nothing
+                // (the word is still closed, of this generation, with no failures counted)
+                // stores nothing.
                 if w != Word::new(State::Closed, admission.gen(), 0) {
                     self.consecutive_success(w, admission.gen());
                 }
@@ -656,7 +711,9 @@ impl Inner {
         let bits = if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 };
         let tally = match self.limits.strategy() {
             Strategy::CountWindow => self.count_window().record(bits),
-            _ => self.time_window().record(|| self.window_clock(), bits),
+            Strategy::TimeWindow => self.time_window().record(|| self.window_clock(), bits),
+            // The strategy changed since the call was admitted.
+            Strategy::Consecutive => None,
         };
         if let Some(tally) = tally {
             self.judge(gen, tally);

@@ -1,6 +1,8 @@
 //! Permits: the right to make one call, and the obligation to say how it went.
 
 use std::fmt;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 use crate::core::{Admission, Inner, Outcome};
 
@@ -69,6 +71,20 @@ impl<'a> Permit<'a> {
     pub(crate) fn fail_in_place(&mut self) {
         self.inner.record_cold(self.admission, Outcome::Failure);
         self.admission = self.admission.spent();
+    }
+
+    /// Whether `call_timeout_ms` was set when the call was admitted.
+    #[inline]
+    pub(crate) fn has_deadline(&self) -> bool {
+        self.admission.has_deadline()
+    }
+
+    /// The breaker's `call_timeout_ms` now, if set.
+    pub(crate) fn call_timeout(&self) -> Option<Duration> {
+        match self.inner.limits.call_timeout_ms.load(Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
     }
 
     /// `true` if this permit is a half-open trial: its outcome decides whether the circuit

@@ -2,12 +2,15 @@
 //! covered by semver, and the names may change in any release.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::sync::OnceLock;
 
 use plexspaces_proto::circuitbreaker::prv::CircuitBreakerConfig;
 
 use crate::{registry, CircuitBreaker, CircuitBreakerError};
+
+/// The steps of `execute_with`, which the attribute makes in the annotated function's own
+/// state machine instead of awaiting `execute_with`'s: one state machine less per call.
+pub use crate::breaker::{deadline, settle, timed_out, within, Guarded};
 
 /// The breaker of one annotated function: looked up in the registry on the first call only.
 #[derive(Debug)]
@@ -82,26 +85,17 @@ pub fn refusal<E>(e: CircuitBreakerError<E>) -> CircuitBreakerError {
     }
 }
 
-/// Runs a body that cannot fail (only panic or time out) through `breaker`.
-pub async fn run_infallible<R, Fut>(breaker: &CircuitBreaker, body: Fut) -> Run<R>
-where
-    Fut: Future<Output = R>,
-{
-    let result = breaker
-        .execute(|| async { Ok::<R, Infallible>(body.await) })
-        .await;
-    settle_infallible(result)
-}
-
 /// Runs a synchronous body that cannot fail (only panic) through `breaker`.
 pub fn call_infallible<R, F>(breaker: &CircuitBreaker, body: F) -> Run<R>
 where
     F: FnOnce() -> R,
 {
-    settle_infallible(breaker.call(|| Ok::<R, Infallible>(body())))
+    run_result(breaker.call(|| Ok::<R, Infallible>(body())))
 }
 
-fn settle_infallible<R>(result: Result<R, CircuitBreakerError<Infallible>>) -> Run<R> {
+/// The outcome of a body that cannot fail, run as an infallible `Result`.
+#[inline]
+pub fn run_result<R>(result: Result<R, CircuitBreakerError<Infallible>>) -> Run<R> {
     match result {
         Ok(value) => Run::Done(value),
         Err(CircuitBreakerError::Inner(never)) => match never {},
