@@ -186,6 +186,7 @@ impl CircuitBreaker {
     /// Runs the synchronous call `f` through the breaker, with the rules of
     /// [`execute`](Self::execute). `call_timeout_ms` does not apply: a synchronous call cannot
     /// be interrupted.
+    #[inline]
     pub fn call<F, T, E>(&self, f: F) -> Result<T, CircuitBreakerError<E>>
     where
         F: FnOnce() -> Result<T, E>,
@@ -194,6 +195,7 @@ impl CircuitBreaker {
     }
 
     /// [`call`](Self::call) with a classifier, as in [`execute_with`](Self::execute_with).
+    #[inline]
     pub fn call_with<F, T, E, C>(&self, is_failure: C, f: F) -> Result<T, CircuitBreakerError<E>>
     where
         F: FnOnce() -> Result<T, E>,
