@@ -194,7 +194,11 @@ impl CountWindow {
         // then off by one call until the window is next made fresh.)
         let slot = &self.ring[index as usize];
         let old = slot.load(Acquire);
-        slot.store(new, Release);
+        if old != new {
+            // (An entry that stays the same is not rewritten: a steady stream of successes
+            // then writes no shared cache line of the ring.)
+            slot.store(new, Release);
+        }
         let old_outcome = if old >> 8 == epoch & 0xFF_FFFF {
             old as u8
         } else {
