@@ -491,7 +491,8 @@ impl Drop for SyncCall<'_> {
     }
 }
 
-/// Polls the caller's future with a [`FailOnUnwind`] around each poll.
+/// Polls the caller's future with an unwind guard around each poll: a panic in it counts the
+/// call as failed, and continues.
 #[must_use = "futures do nothing unless polled"]
 pub struct Guarded<'a, 'p, F> {
     fut: Pin<&'a mut F>,
