@@ -8,6 +8,9 @@
 
 mod common;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use plexspaces_circuit_breaker::{
@@ -53,6 +56,8 @@ fn config(name: &str, strategy: FailureStrategy, trips_at_once: bool) -> Circuit
         slow_call_duration_ms: if window { 10_000 } else { 0 },
         timeout_secs: 1,
         half_open_max_calls: 4,
+        // Async calls also take the deadline's path (a tokio timer, kept out of line).
+        call_timeout_ms: 60_000,
         ..Default::default()
     }
 }
@@ -81,6 +86,21 @@ fn measure(mut calls: impl FnMut(u32)) -> u64 {
     allocations() - before
 }
 
+/// A future that is pending on its first poll and ready on the next.
+struct PendingOnce(bool);
+
+impl Future for PendingOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
 fn every_call_shape(rt: &tokio::runtime::Runtime, b: &CircuitBreaker, fail: bool) {
     let _ = b.call(|| if fail { Err(()) } else { Ok(1) });
     let _ = rt.block_on(b.execute(|| async move {
@@ -90,6 +110,20 @@ fn every_call_shape(rt: &tokio::runtime::Runtime, b: &CircuitBreaker, fail: bool
             Ok(1)
         }
     }));
+    // Pending once, so that the deadline's timer is registered with tokio's wheel and then
+    // dropped from it. (Polled by hand: `block_on` itself allocates when a future is pending.)
+    let mut pending_once = std::pin::pin!(b.execute(|| async move {
+        PendingOnce(false).await;
+        if fail {
+            Err(())
+        } else {
+            Ok(2)
+        }
+    }));
+    let mut cx = Context::from_waker(Waker::noop());
+    if pending_once.as_mut().poll(&mut cx).is_pending() {
+        assert!(pending_once.as_mut().poll(&mut cx).is_ready());
+    }
     if let Ok(permit) = b.try_acquire() {
         if fail {
             permit.failure();
