@@ -297,6 +297,9 @@ const QUIET: u64 = 1 << (DEADLINE_BITS - 1);
 const DEADLINE_MASK: u64 = QUIET - 1;
 const DEADLINE_GEN_MASK: u32 = (1 << 24) - 1;
 
+/// Every this many rejections on a thread in a quiet stretch, one checks the clock anyway.
+const CLOCK_CHECK_EVERY: u64 = 64;
+
 fn pack_deadline(gen: u32, at_ms: u64) -> u64 {
     (u64::from(gen & DEADLINE_GEN_MASK) << DEADLINE_BITS) | at_ms.min(DEADLINE_MASK)
 }
@@ -460,19 +463,37 @@ impl Inner {
     /// decided here, in a function small enough to cost little more than its loads.
     #[inline(never)]
     fn acquire_not_closed(&self, w: Word) -> Admission {
-        let quiet = match w.state() {
-            State::ForcedOpen => true,
+        match w.state() {
+            State::ForcedOpen => self.reject(),
             State::Open => {
                 let packed = self.open_until.load(Acquire);
-                // Far from the deadline: the timer thread ends the quiet stretch first.
-                packed & QUIET != 0 && deadline_gen(packed) == w.gen() & DEADLINE_GEN_MASK
+                if packed & QUIET == 0 || deadline_gen(packed) != w.gen() & DEADLINE_GEN_MASK {
+                    return self.acquire_slow(w);
+                }
+                // Far from the deadline: the timer thread ends the quiet stretch first. Every
+                // `CLOCK_CHECK_EVERY`th rejection on a thread checks the clock all the same,
+                // so a stretch the timer cannot end (its thread starved, or gone in a forked
+                // child) ends within that many rejections.
+                let rejected = self.stats.add_and_get(Counter::Rejected);
+                if rejected % CLOCK_CHECK_EVERY != 0 || !self.quiet_overdue(packed) {
+                    return self.rejected();
+                }
+                // Not a rejection after all: the clock decides, as outside a quiet stretch.
+                self.stats.sub(Counter::Rejected);
+                let _ = self
+                    .open_until
+                    .compare_exchange(packed, packed & !QUIET, AcqRel, Acquire);
+                self.acquire_slow(w)
             }
-            _ => false,
-        };
-        if quiet {
-            return self.reject();
+            _ => self.acquire_slow(w),
         }
-        self.acquire_slow(w)
+    }
+
+    /// Whether the quiet stretch of `packed` should have ended by now.
+    #[cold]
+    #[inline(never)]
+    fn quiet_overdue(&self, packed: u64) -> bool {
+        self.clock.now_ms() >= (packed & DEADLINE_MASK).saturating_sub(timer::MARGIN_MS)
     }
 
     #[inline]
@@ -570,6 +591,12 @@ impl Inner {
     #[inline]
     fn reject(&self) -> Admission {
         self.stats.add(Counter::Rejected);
+        self.rejected()
+    }
+
+    /// A rejection already counted.
+    #[inline]
+    fn rejected(&self) -> Admission {
         if self.wants_call_events() {
             self.publish_call(EventKind::Rejected);
         }
@@ -768,6 +795,7 @@ impl Inner {
     fn timer_runs(&self) -> bool {
         !self.timer_failed.load(Acquire)
             && crate::clock::is_std()
+            && timer::available()
             && self
                 .timer
                 .get_or_init(|| timer::Entry::new(self.me.clone()))
@@ -1228,6 +1256,41 @@ mod tests {
         assert_eq!(b.load().state(), State::HalfOpen);
         b.record(trial, Outcome::Success);
         assert_eq!(b.load().state(), State::Closed);
+    }
+
+    #[test]
+    fn rejections_end_a_quiet_stretch_the_timer_missed() {
+        // As if the timer thread could not run (starved, or absent in a forked child): the
+        // period is over, the stretch still quiet.
+        let b = tripped();
+        set_deadline(&b, 0, true);
+        let rejected_before = b.stats.counts().rejected;
+        let mut rejections = 0;
+        let trial = loop {
+            let a = b.acquire();
+            if !a.is_rejected() {
+                break a;
+            }
+            rejections += 1;
+            assert!(
+                rejections < CLOCK_CHECK_EVERY,
+                "the clock was never checked"
+            );
+        };
+        assert!(trial.is_trial());
+        assert!(!is_quiet(&b));
+        assert_eq!(
+            b.stats.counts().rejected - rejected_before,
+            rejections,
+            "the call let through is not counted as rejected"
+        );
+        // Far from the deadline, the checks change nothing.
+        b.record(trial, Outcome::Failure);
+        assert!(is_quiet(&b), "reopened for a full period, quiet again");
+        for _ in 0..3 * CLOCK_CHECK_EVERY {
+            assert!(b.acquire().is_rejected());
+        }
+        assert!(is_quiet(&b));
     }
 
     #[test]

@@ -76,9 +76,11 @@
 //! the first call after the period (the thread makes no transition and runs no user code).
 //! It wakes about twice per time-window bucket while the window is in use, and once per open
 //! period. Should it ever be starved for more than those 2 ms, an open period can be seen to
-//! end that much late; should it fail, the breaker reads the clock on every call from then
-//! on. On tokio's paused clock (below), where only the test knows when time moves, breakers
-//! read the clock on every call and do not use the thread.
+//! end that much late, but never by more than 64 rejections on a thread: every 64th checks
+//! the clock anyway (which also covers a forked child, where the thread does not exist and
+//! breakers read the clock). Should it fail, the breaker reads the clock on every call from
+//! then on. On tokio's paused clock (below), where only the test knows when time moves,
+//! breakers read the clock on every call and do not use the thread.
 //!
 //! # Testing with paused time
 //! Breakers read tokio's clock, so `#[tokio::test(start_paused = true)]` and

@@ -93,6 +93,51 @@ impl Stats {
         }
     }
 
+    /// [`Self::add`], returning this thread's count of `counter` so far (or, for a thread
+    /// without a slot, the shared stripe's).
+    #[inline]
+    pub(crate) fn add_and_get(&self, counter: Counter) -> u64 {
+        match self.stripes.get(slot::current_if_assigned()) {
+            Some(stripe) => {
+                let c = &stripe.0[counter as usize];
+                let n = c.load(Relaxed).wrapping_add(1);
+                c.store(n, Relaxed);
+                n
+            }
+            None => self.add_unstriped_and_get(counter),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_unstriped_and_get(&self, counter: Counter) -> u64 {
+        match self.stripes.get(slot::current()) {
+            Some(stripe) => {
+                let c = &stripe.0[counter as usize];
+                let n = c.load(Relaxed).wrapping_add(1);
+                c.store(n, Relaxed);
+                n
+            }
+            None => self.shared.0[counter as usize]
+                .fetch_add(1, Relaxed)
+                .wrapping_add(1),
+        }
+    }
+
+    /// Takes back one [`Self::add`] of `counter` made by this thread.
+    #[cold]
+    pub(crate) fn sub(&self, counter: Counter) {
+        match self.stripes.get(slot::current()) {
+            Some(stripe) => {
+                let c = &stripe.0[counter as usize];
+                c.store(c.load(Relaxed).wrapping_sub(1), Relaxed);
+            }
+            None => {
+                self.shared.0[counter as usize].fetch_sub(1, Relaxed);
+            }
+        }
+    }
+
     /// [`Self::add`] for a thread that has no slot yet, or none at all.
     #[cold]
     #[inline(never)]

@@ -170,13 +170,17 @@ impl Queue {
 struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
+    /// The process the thread runs in: a forked child inherits this memory, not the thread.
+    pid: u32,
 }
 
 fn lock(m: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The thread's shared state, started on first use; `None` if no thread could be started.
+/// The thread's shared state, started on first use; `None` if no thread could be started,
+/// or in a forked child of the process that started it (which has no such thread: its
+/// breakers read the clock, and those quiet at the fork are ended by their own rejections).
 fn shared() -> Option<&'static Arc<Shared>> {
     static SHARED: OnceLock<Option<Arc<Shared>>> = OnceLock::new();
     SHARED
@@ -184,6 +188,7 @@ fn shared() -> Option<&'static Arc<Shared>> {
             let shared = Arc::new(Shared {
                 queue: Mutex::new(Queue::default()),
                 wake: Condvar::new(),
+                pid: std::process::id(),
             });
             let for_thread = Arc::clone(&shared);
             // Wait until the thread runs, so that its start-up is over when the first
@@ -202,6 +207,12 @@ fn shared() -> Option<&'static Arc<Shared>> {
             is_running.recv().ok().map(|()| shared)
         })
         .as_ref()
+        .filter(|shared| shared.pid == std::process::id())
+}
+
+/// Whether the timer thread runs in this process (starting it if need be).
+pub(crate) fn available() -> bool {
+    shared().is_some()
 }
 
 fn run(shared: &Shared) -> ! {
