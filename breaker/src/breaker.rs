@@ -463,6 +463,7 @@ impl FailOnUnwind<'_, '_> {
 }
 
 impl Drop for FailOnUnwind<'_, '_> {
+    #[inline(always)]
     fn drop(&mut self) {
         // Only reached while unwinding: the normal path disarms the guard.
         self.0.fail_in_place();
@@ -486,6 +487,7 @@ impl<'a> SyncCall<'a> {
 }
 
 impl Drop for SyncCall<'_> {
+    #[inline(always)]
     fn drop(&mut self) {
         self.inner.record_cold(self.admission, Outcome::Failure);
     }

@@ -68,6 +68,7 @@ impl<'a> Permit<'a> {
 
     /// Records a failure now and leaves the permit spent: dropping it later records nothing.
     /// For a call interrupted by a panic, while the permit itself lives on.
+    #[inline(always)]
     pub(crate) fn fail_in_place(&mut self) {
         self.inner.record_cold(self.admission, Outcome::Failure);
         self.admission = self.admission.spent();
