@@ -146,26 +146,14 @@ fn expand(args: &Args, mut func: ItemFn) -> syn::Result<TokenStream> {
         ),
     };
     let run = |body: TokenStream| -> TokenStream {
-        let call = if awaits {
-            quote!(execute_with)
-        } else {
-            quote!(call_with)
-        };
-        let awaited = if awaits { quote!(.await) } else { quote!() };
-        // `execute_with` takes a closure making the future; `call_with`, the body's closure.
-        let make = if awaits {
-            quote!(|| #body)
-        } else {
-            body.clone()
-        };
         if fallible {
-            // The runtime's own `execute_with` / `call_with`, with the body's `Err` handed back
+            // The runtime's `execute_with` (its steps written out: see `execute_inline`) or
+            // `call_with` (taking the body's closure), with the body's `Err` handed back
             // unchanged and a refusal turned into the function's error or its fallback.
-            // (`execute_with`'s steps are made inline: see `execute_inline`.)
             let result = if awaits {
                 execute_inline(&krate, &body, &classifier)
             } else {
-                quote!(__cb_breaker.#call(#classifier, #make) #awaited)
+                quote!(__cb_breaker.call_with(#classifier, #body))
             };
             quote!({
                 let __cb_breaker = #callsite;

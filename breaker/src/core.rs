@@ -72,6 +72,11 @@ enum Kind {
     Rejected = 3,
 }
 
+/// The part of a time (ms) that an admission keeps.
+fn started_low(at_ms: u64) -> u32 {
+    (at_ms << STARTED_SHIFT >> STARTED_SHIFT) as u32
+}
+
 impl Admission {
     /// An admission whose duration is not measured, with the flags of `mode` (timed aside).
     #[inline]
@@ -110,7 +115,7 @@ impl Admission {
         }
     }
 
-    /// The low 30 bits of the admission time (0 if untimed).
+    /// The low 30 bits of the admission time (0 if untimed): see [`started_low`].
     #[inline]
     fn started_low(self) -> u32 {
         (self.0 >> STARTED_SHIFT) as u32
@@ -343,8 +348,11 @@ impl HalfOpen {
     /// A trial admitted at a time whose low 30 bits are `started_low` has ended.
     fn finish(&mut self, started_low: u32) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        let low = |at: u64| (at << STARTED_SHIFT >> STARTED_SHIFT) as u32;
-        if let Some(i) = self.starts.iter().position(|s| low(*s) == started_low) {
+        if let Some(i) = self
+            .starts
+            .iter()
+            .position(|s| self::started_low(*s) == started_low)
+        {
             self.starts.swap_remove(i);
         }
     }
@@ -474,7 +482,7 @@ impl Inner {
                 // `CLOCK_CHECK_EVERY`th rejection on a thread checks the clock all the same,
                 // so a stretch the timer cannot end (its thread starved, or gone in a forked
                 // child) ends within that many rejections.
-                let rejected = self.stats.add_and_get(Counter::Rejected);
+                let rejected = self.stats.add(Counter::Rejected);
                 if rejected % CLOCK_CHECK_EVERY != 0 || !self.quiet_overdue(packed) {
                     return self.rejected();
                 }
@@ -666,16 +674,17 @@ impl Inner {
         if matches!(admission.kind(), Kind::Passthrough | Kind::Rejected) {
             return;
         }
-        match outcome {
-            Outcome::Success => self.stats.add(Counter::Success),
-            Outcome::Failure => self.stats.add(Counter::Failure),
+        let counter = match outcome {
+            Outcome::Success => Counter::Success,
+            Outcome::Failure => Counter::Failure,
             Outcome::Timeout => {
                 self.stats.add(Counter::Failure);
-                self.stats.add(Counter::Timeout);
+                Counter::Timeout
             }
-            Outcome::Ignored => self.stats.add(Counter::Ignored),
-            Outcome::Cancelled => self.stats.add(Counter::Cancelled),
-        }
+            Outcome::Ignored => Counter::Ignored,
+            Outcome::Cancelled => Counter::Cancelled,
+        };
+        self.stats.add(counter);
         let duration_ms = admission
             .is_timed()
             .then(|| admission.duration_ms(self.clock.now_ms()));
@@ -1207,6 +1216,14 @@ mod tests {
     use crate::config::validate;
     use plexspaces_proto::circuitbreaker::prv::FailureStrategy;
 
+    fn paused_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a runtime")
+    }
+
     fn inner(config: CircuitBreakerConfig) -> Arc<Inner> {
         let (settings, resolved) = validate(&config).expect("a valid config");
         Inner::new(settings, resolved, None)
@@ -1345,11 +1362,7 @@ mod tests {
 
     #[test]
     fn a_paused_clock_is_never_quiet() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .expect("a runtime");
+        let rt = paused_runtime();
         let _guard = rt.enter();
         let b = tripped();
         assert!(!is_quiet(&b), "only the test knows when paused time moves");
@@ -1410,11 +1423,7 @@ mod tests {
 
     #[test]
     fn a_time_window_on_a_paused_clock_reads_the_clock() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .expect("a runtime");
+        let rt = paused_runtime();
         let _guard = rt.enter();
         let b = time_window();
         b.record(b.acquire(), Outcome::Success);

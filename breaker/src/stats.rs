@@ -59,10 +59,12 @@ impl Counts {
     }
 }
 
-/// Adds one to a counter only this thread writes.
+/// Adds one to a counter only this thread writes; returns its new value.
 #[inline]
-fn bump(c: &AtomicU64) {
-    c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
+fn bump(c: &AtomicU64) -> u64 {
+    let n = c.load(Relaxed).wrapping_add(1);
+    c.store(n, Relaxed);
+    n
 }
 
 #[derive(Debug)]
@@ -83,8 +85,10 @@ impl Stats {
         }
     }
 
+    /// Counts one `counter`; returns this thread's count of it so far (for a thread without
+    /// a slot, the shared stripe's), which callers that only count ignore.
     #[inline]
-    pub(crate) fn add(&self, counter: Counter) {
+    pub(crate) fn add(&self, counter: Counter) -> u64 {
         // A thread without a slot yet reads as one beyond the stripes: the cold path sorts it.
         match self.stripes.get(slot::current_if_assigned()) {
             // The stripe belongs to this thread alone: no read-modify-write needed.
@@ -93,31 +97,12 @@ impl Stats {
         }
     }
 
-    /// [`Self::add`], returning this thread's count of `counter` so far (or, for a thread
-    /// without a slot, the shared stripe's).
-    #[inline]
-    pub(crate) fn add_and_get(&self, counter: Counter) -> u64 {
-        match self.stripes.get(slot::current_if_assigned()) {
-            Some(stripe) => {
-                let c = &stripe.0[counter as usize];
-                let n = c.load(Relaxed).wrapping_add(1);
-                c.store(n, Relaxed);
-                n
-            }
-            None => self.add_unstriped_and_get(counter),
-        }
-    }
-
+    /// [`Self::add`] for a thread that has no slot yet, or none at all.
     #[cold]
     #[inline(never)]
-    fn add_unstriped_and_get(&self, counter: Counter) -> u64 {
+    fn add_unstriped(&self, counter: Counter) -> u64 {
         match self.stripes.get(slot::current()) {
-            Some(stripe) => {
-                let c = &stripe.0[counter as usize];
-                let n = c.load(Relaxed).wrapping_add(1);
-                c.store(n, Relaxed);
-                n
-            }
+            Some(stripe) => bump(&stripe.0[counter as usize]),
             None => self.shared.0[counter as usize]
                 .fetch_add(1, Relaxed)
                 .wrapping_add(1),
@@ -134,18 +119,6 @@ impl Stats {
             }
             None => {
                 self.shared.0[counter as usize].fetch_sub(1, Relaxed);
-            }
-        }
-    }
-
-    /// [`Self::add`] for a thread that has no slot yet, or none at all.
-    #[cold]
-    #[inline(never)]
-    fn add_unstriped(&self, counter: Counter) {
-        match self.stripes.get(slot::current()) {
-            Some(stripe) => bump(&stripe.0[counter as usize]),
-            None => {
-                self.shared.0[counter as usize].fetch_add(1, Relaxed);
             }
         }
     }
